@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* claude-bpf enforcement: every hook asks one decision function whether the
+ * socket's policy allows the destination. Attached to a policy's enforcement
+ * cgroup with BPF links; policies and rules live in maps shared by all. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "claude_bpf.h"
+
+#define AF_INET   2
+#define AF_INET6  10
+#define SOCK_RAW  3
+#define ETH_P_IP   0x0800
+#define ETH_P_IPV6 0x86DD
+
+/* Verdicts as the kernel reads them for every program type used here. */
+#define VERDICT_DENY  0
+#define VERDICT_ALLOW 1
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader from what the running kernel offers (probed). */
+const volatile bool has_task_helpers = false;   /* pid and comm in sock hooks */
+const volatile bool has_skb_netns_cookie = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CBPF_MAX_POLICIES);
+	__type(key, __u64);                 /* enforcement cgroup id */
+	__type(value, struct cbpf_policy);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policies SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CBPF_MAX_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cbpf_rule_key);
+	__type(value, struct cbpf_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} rules SEC(".maps");
+
+/* Read by user space only; here so it is pinned with BTF like the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CBPF_MAX_HOSTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cbpf_host_key);
+	__type(value, struct cbpf_host);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} hostnames SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct cbpf_counter_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} deny_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cbpf_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, CBPF_EVENTS_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cbpf_rate);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} event_limit SEC(".maps");
+
+/* What a hook knows about the traffic it judges. */
+struct cbpf_dest {
+	__u8  addr[16];     /* IPv6 or v4-mapped IPv4 */
+	__u16 port;         /* network byte order, 0 when none */
+	__u8  proto;
+	__u8  hook;
+	__u64 cgroup_id;    /* the socket's cgroup */
+	bool  host_netns;   /* the socket is in the host's network namespace */
+	bool  task_known;   /* runs in the context of the task that sends */
+};
+
+/* The policy found for a socket, and the cgroup it is attached to. */
+struct cbpf_found {
+	struct cbpf_policy *policy;
+	__u64 policy_cgroup_id;
+};
+
+static __always_inline void set_v4_mapped(__u8 addr[16], __u32 ip4_be)
+{
+	__builtin_memset(addr, 0, 10);
+	addr[10] = 0xff;
+	addr[11] = 0xff;
+	__builtin_memcpy(&addr[12], &ip4_be, 4);
+}
+
+static __always_inline bool is_v4_mapped(const __u8 addr[16])
+{
+	for (int i = 0; i < 10; i++)
+		if (addr[i])
+			return false;
+	return addr[10] == 0xff && addr[11] == 0xff;
+}
+
+/* Host loopback: 127/8 and ::1, and the unspecified addresses, which Linux
+ * connects to the local host as well. */
+static __always_inline bool is_loopback(const __u8 addr[16])
+{
+	if (is_v4_mapped(addr))
+		return addr[12] == 127 || addr[12] == 0;
+	for (int i = 0; i < 15; i++)
+		if (addr[i])
+			return false;
+	return addr[15] <= 1;
+}
+
+static __always_inline void count_deny(__u64 cgroup_id, __u32 reason)
+{
+	struct cbpf_counter_key key = { .cgroup_id = cgroup_id, .reason = reason };
+	__u64 one = 1, *n;
+
+	n = bpf_map_lookup_elem(&deny_counters, &key);
+	if (n)
+		*n += 1;    /* per-CPU value: no atomic needed */
+	else
+		bpf_map_update_elem(&deny_counters, &key, &one, BPF_NOEXIST);
+}
+
+/* At most CBPF_EVENTS_PER_SEC events per CPU per second; counters see all. */
+static __always_inline bool event_allowed(__u64 now)
+{
+	__u32 zero = 0;
+	struct cbpf_rate *r = bpf_map_lookup_elem(&event_limit, &zero);
+
+	if (!r)
+		return false;
+	if (now - r->window_ns >= 1000000000ULL) {
+		r->window_ns = now;
+		r->sent = 0;
+	}
+	if (r->sent >= CBPF_EVENTS_PER_SEC) {
+		r->dropped++;
+		return false;
+	}
+	r->sent++;
+	return true;
+}
+
+static __always_inline int deny(const struct cbpf_dest *d,
+				const struct cbpf_found *f, __u32 reason)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct cbpf_event *e;
+
+	count_deny(f->policy ? f->policy_cgroup_id : d->cgroup_id, reason);
+	if (!event_allowed(now))
+		return VERDICT_DENY;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return VERDICT_DENY;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->time_ns = now;
+	e->cgroup_id = d->cgroup_id;
+	e->policy_cgroup_id = f->policy ? f->policy_cgroup_id : 0;
+	e->policy = f->policy ? f->policy->id : 0;
+	if (has_task_helpers && d->task_known) {
+		e->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	}
+	e->hook = d->hook;
+	e->proto = d->proto;
+	e->port = bpf_ntohs(d->port);
+	e->reason = reason;
+	__builtin_memcpy(e->addr, d->addr, 16);
+	bpf_ringbuf_submit(e, 0);
+	return VERDICT_DENY;
+}
+
+/* One LPM lookup; an expired entry counts as absent (reported through
+ * *expired so the denial says why). */
+static __always_inline struct cbpf_rule *
+lookup_rule(struct cbpf_rule_key *key, __u8 proto, __u16 port, __u64 now,
+	    bool *expired)
+{
+	struct cbpf_rule *r;
+
+	key->proto = proto;
+	key->port = port;
+	r = bpf_map_lookup_elem(&rules, key);
+	if (r && r->expires_ns && r->expires_ns <= now) {
+		*expired = true;
+		return NULL;
+	}
+	return r;
+}
+
+/* The one decision every hook makes: is this destination allowed by the
+ * policy found for the socket? */
+static __always_inline int cbpf_decide(const struct cbpf_dest *d,
+				       const struct cbpf_found *f)
+{
+	struct cbpf_rule_key key = {};
+	struct cbpf_rule *best, *r;
+	bool expired = false, loopback;
+	__u64 now;
+
+	if (!f->policy)
+		return deny(d, f, CBPF_REASON_NO_POLICY);
+
+	/* A namespace's own loopback is harmless; the host's is not, unless a
+	 * rule names the exact address (a local DNS stub, say). */
+	loopback = is_loopback(d->addr);
+	if (loopback && !d->host_netns)
+		return VERDICT_ALLOW;
+
+	now = bpf_ktime_get_boot_ns();
+	key.prefixlen = CBPF_KEY_FIXED_BITS + 128;
+	key.policy = f->policy->id;
+	__builtin_memcpy(key.addr, d->addr, 16);
+
+	/* Most specific address prefix wins; at equal prefix the order of the
+	 * lookups decides: port rule, then any-port rule, then any-protocol. */
+	best = lookup_rule(&key, d->proto, d->port, now, &expired);
+	if (d->port) {
+		r = lookup_rule(&key, d->proto, CBPF_PORT_ANY, now, &expired);
+		if (r && (!best || r->addr_prefix > best->addr_prefix))
+			best = r;
+	}
+	if (d->proto != CBPF_PROTO_ANY) {
+		r = lookup_rule(&key, CBPF_PROTO_ANY, CBPF_PORT_ANY, now, &expired);
+		if (r && (!best || r->addr_prefix > best->addr_prefix))
+			best = r;
+	}
+
+	if (loopback && (!best || best->addr_prefix != 128))
+		return deny(d, f, CBPF_REASON_LOOPBACK);
+	if (!best)
+		return deny(d, f, expired ? CBPF_REASON_EXPIRED : CBPF_REASON_NO_RULE);
+	if (best->action != CBPF_ACTION_ALLOW)
+		return deny(d, f, CBPF_REASON_DENY_RULE);
+	return VERDICT_ALLOW;
+}
+
+/* Nearest ancestor of the current task's cgroup that has a policy. */
+static __always_inline void find_policy_task(struct cbpf_found *f)
+{
+	for (int lvl = CBPF_CGROUP_LEVELS - 1; lvl >= 0; lvl--) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(lvl);
+
+		if (!id)
+			continue;
+		f->policy = bpf_map_lookup_elem(&policies, &id);
+		if (f->policy) {
+			f->policy_cgroup_id = id;
+			return;
+		}
+	}
+}
+
+static __always_inline void find_policy_skb(struct __sk_buff *skb,
+					    struct cbpf_found *f)
+{
+	for (int lvl = CBPF_CGROUP_LEVELS - 1; lvl >= 0; lvl--) {
+		__u64 id = bpf_skb_ancestor_cgroup_id(skb, lvl);
+
+		if (!id)
+			continue;
+		f->policy = bpf_map_lookup_elem(&policies, &id);
+		if (f->policy) {
+			f->policy_cgroup_id = id;
+			return;
+		}
+	}
+}
+
+static __always_inline bool in_host_netns(__u64 cookie)
+{
+	__u32 zero = 0;
+	struct cbpf_config *c = bpf_map_lookup_elem(&settings, &zero);
+
+	/* Without a configured cookie every namespace counts as the host's. */
+	return !c || !c->host_netns_cookie || c->host_netns_cookie == cookie;
+}
+
+static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
+					  bool v6)
+{
+	struct cbpf_dest d = { .hook = hook, .task_known = true };
+	struct cbpf_found f = {};
+
+	if (v6) {
+		__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1],
+			       ctx->user_ip6[2], ctx->user_ip6[3] };
+		__builtin_memcpy(d.addr, a, 16);
+	} else {
+		set_v4_mapped(d.addr, ctx->user_ip4);
+	}
+	d.port = (__u16)ctx->user_port;
+	d.proto = ctx->protocol;
+	d.cgroup_id = bpf_get_current_cgroup_id();
+	d.host_netns = in_host_netns(bpf_get_netns_cookie(ctx));
+	find_policy_task(&f);
+	return cbpf_decide(&d, &f);
+}
+
+SEC("cgroup/connect4")
+int cbpf_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT4, false);
+}
+
+SEC("cgroup/connect6")
+int cbpf_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT6, true);
+}
+
+SEC("cgroup/sendmsg4")
+int cbpf_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG4, false);
+}
+
+SEC("cgroup/sendmsg6")
+int cbpf_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG6, true);
+}
+
+/* Reads the destination of an outgoing IP packet. Returns false when the
+ * headers cannot be read, which denies. Non-first IPv4 fragments and IPv6
+ * packets with extension headers carry no ports here: only rules for every
+ * port of their protocol (or every protocol) can allow them. */
+static __always_inline bool parse_packet(struct __sk_buff *skb,
+					 struct cbpf_dest *d)
+{
+	__u16 ports[2];
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return false;
+		set_v4_mapped(d->addr, ip.daddr);
+		d->proto = ip.protocol;
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return true;
+		if (ip.protocol == CBPF_PROTO_TCP || ip.protocol == CBPF_PROTO_UDP) {
+			if (bpf_skb_load_bytes(skb, ip.ihl * 4, ports, sizeof(ports)))
+				return false;
+			d->port = ports[1];
+		}
+		return true;
+	}
+	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return false;
+		__builtin_memcpy(d->addr, &ip6.daddr, 16);
+		d->proto = ip6.nexthdr;
+		if (ip6.nexthdr == CBPF_PROTO_TCP || ip6.nexthdr == CBPF_PROTO_UDP) {
+			if (bpf_skb_load_bytes(skb, sizeof(ip6), ports, sizeof(ports)))
+				return false;
+			d->port = ports[1];
+		}
+		return true;
+	}
+	return false;
+}
+
+/* Every packet that leaves: raw and ICMP sockets, TCP Fast Open, and
+ * established sockets whose destination is no longer allowed. */
+SEC("cgroup_skb/egress")
+int cbpf_egress(struct __sk_buff *skb)
+{
+	struct cbpf_dest d = { .hook = CBPF_HOOK_EGRESS };
+	struct cbpf_found f = {};
+
+	d.cgroup_id = bpf_skb_cgroup_id(skb);
+	find_policy_skb(skb, &f);
+	if (!parse_packet(skb, &d)) {
+		if (!f.policy)
+			return deny(&d, &f, CBPF_REASON_NO_POLICY);
+		return deny(&d, &f, CBPF_REASON_BAD_PACKET);
+	}
+	/* Where the kernel cannot name the packet's namespace, loopback is
+	 * left to the socket hooks, which can. */
+	d.host_netns = has_skb_netns_cookie &&
+		       in_host_netns(bpf_get_netns_cookie(skb));
+	return cbpf_decide(&d, &f);
+}
+
+/* Socket types: raw IP sockets only where the policy allows them. */
+SEC("cgroup/sock_create")
+int cbpf_sock_create(struct bpf_sock *sk)
+{
+	struct cbpf_dest d = { .hook = CBPF_HOOK_SOCK_CREATE, .task_known = true };
+	struct cbpf_found f = {};
+
+	d.cgroup_id = bpf_get_current_cgroup_id();
+	d.proto = sk->protocol;
+	find_policy_task(&f);
+	if (!f.policy)
+		return deny(&d, &f, CBPF_REASON_NO_POLICY);
+	if ((sk->family == AF_INET || sk->family == AF_INET6) &&
+	    sk->type == SOCK_RAW && !(f.policy->flags & CBPF_POLICY_ALLOW_RAW))
+		return deny(&d, &f, CBPF_REASON_SOCKET_TYPE);
+	return VERDICT_ALLOW;
+}

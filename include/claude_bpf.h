@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The ABI shared by the BPF programs and the claude-bpf command: map keys and
+ * values, deny events, enums and limits. Both sides include this file, so
+ * every type has fixed width and explicit padding. */
+#ifndef CLAUDE_BPF_H
+#define CLAUDE_BPF_H
+
+#ifdef __bpf__
+/* vmlinux.h provides __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* One place for limits. */
+#define CBPF_MAX_POLICIES   1024     /* enforcement cgroups, one policy each */
+#define CBPF_MAX_RULES      262144   /* rule entries, all policies together */
+#define CBPF_CGROUP_LEVELS  32       /* cgroup depth searched for a policy */
+#define CBPF_NAME_MAX       32       /* policy name, NUL included */
+#define CBPF_HOST_MAX       256      /* hostname, NUL included */
+#define CBPF_CGROUP_PATH_MAX 208     /* enforcement cgroup below the mount */
+#define CBPF_MAX_HOSTS      65536    /* hostnames, all policies together */
+#define CBPF_EVENTS_BYTES   (256 * 1024)
+#define CBPF_EVENTS_PER_SEC 100      /* per CPU; the rest are only counted */
+
+/* Protocols as in the IP header; CBPF_PROTO_ANY matches every protocol. */
+enum cbpf_proto {
+	CBPF_PROTO_ANY  = 0,
+	CBPF_PROTO_ICMP = 1,
+	CBPF_PROTO_TCP  = 6,
+	CBPF_PROTO_UDP  = 17,
+	CBPF_PROTO_ICMPV6 = 58,
+};
+
+/* Port 0 in a rule key means every port. */
+#define CBPF_PORT_ANY 0
+
+enum cbpf_action {
+	CBPF_ACTION_DENY  = 0,
+	CBPF_ACTION_ALLOW = 1,
+};
+
+/* Why something was denied: the index of the deny counters. */
+enum cbpf_reason {
+	CBPF_REASON_NO_POLICY   = 0, /* no policy on the socket's cgroup path */
+	CBPF_REASON_NO_RULE     = 1, /* no rule matched the destination */
+	CBPF_REASON_DENY_RULE   = 2, /* a deny rule matched */
+	CBPF_REASON_EXPIRED     = 3, /* the matching allow rule had expired */
+	CBPF_REASON_LOOPBACK    = 4, /* host loopback from the host namespace */
+	CBPF_REASON_SOCKET_TYPE = 5, /* socket type forbidden (raw IP) */
+	CBPF_REASON_BAD_PACKET  = 6, /* egress packet that could not be parsed */
+	CBPF_REASON__COUNT
+};
+
+enum cbpf_hook {
+	CBPF_HOOK_CONNECT4    = 0,
+	CBPF_HOOK_CONNECT6    = 1,
+	CBPF_HOOK_SENDMSG4    = 2,
+	CBPF_HOOK_SENDMSG6    = 3,
+	CBPF_HOOK_EGRESS      = 4,
+	CBPF_HOOK_SOCK_CREATE = 5,
+	CBPF_HOOK__COUNT
+};
+
+/* Policy flags. */
+#define CBPF_POLICY_ALLOW_RAW (1u << 0) /* raw IP sockets may be created */
+
+/*
+ * Map "policies": enforcement cgroup id -> policy.
+ *
+ * A socket's policy is the one of its nearest cgroup ancestor that has an
+ * entry here. Replacing a policy writes its rules under a fresh id first and
+ * then switches `id` in one map update, so every lookup sees either the whole
+ * old rule set or the whole new one.
+ */
+struct cbpf_policy {
+	__u32 id;                   /* rule set id used in struct cbpf_rule_key */
+	__u32 flags;                /* CBPF_POLICY_* */
+	__u64 loaded_ns;            /* CLOCK_BOOTTIME of the last load */
+	char  name[CBPF_NAME_MAX];
+	char  cgroup[CBPF_CGROUP_PATH_MAX]; /* relative to the cgroup2 mount */
+};
+_Static_assert(sizeof(struct cbpf_policy) == 256, "cbpf_policy layout");
+
+/*
+ * Map "rules": LPM trie of allow and deny rules for every policy.
+ *
+ * The trie matches the key's bits after `prefixlen` from the first byte on,
+ * so the order of the fields is what makes one lookup exact on the policy,
+ * protocol and port and longest-prefix on the address:
+ *
+ *   prefixlen = 32 (policy) + 8 (proto) + 8 (pad) + 16 (port)
+ *               + address prefix length           (CBPF_KEY_FIXED_BITS + n)
+ *
+ * IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d, prefix + 96), so an
+ * IPv4 rule also matches a v4-mapped destination given to connect6.
+ * Example: "10.1.0.0/16:5432/tcp" in rule set 3 is
+ *   { .prefixlen = 64 + 96 + 16, .policy = 3, .proto = 6,
+ *     .port = htons(5432), .addr = ::ffff:10.1.0.0 }
+ * "Every port" is port 0; "every protocol" is proto 0 (with port 0). The
+ * decision looks up (proto, port), (proto, any port) and (any, any) and
+ * keeps the match with the longest address prefix.
+ */
+struct cbpf_rule_key {
+	__u32 prefixlen;
+	__u32 policy;               /* rule set id (always fully matched) */
+	__u8  proto;                /* enum cbpf_proto */
+	__u8  pad;                  /* always 0, inside the matched bits */
+	__u16 port;                 /* network byte order; 0: every port */
+	__u8  addr[16];             /* IPv6, or v4-mapped IPv4 */
+};
+_Static_assert(sizeof(struct cbpf_rule_key) == 28, "cbpf_rule_key layout");
+
+/* Bits of the key in front of the address. */
+#define CBPF_KEY_FIXED_BITS (32 + 8 + 8 + 16)
+
+struct cbpf_rule {
+	__u8  action;               /* enum cbpf_action */
+	__u8  addr_prefix;          /* address prefix length, 0..128 */
+	__u16 pad;
+	__u32 host;                 /* index of the hostname it came from, 0: none */
+	__u64 expires_ns;           /* CLOCK_BOOTTIME; 0: never expires */
+};
+_Static_assert(sizeof(struct cbpf_rule) == 16, "cbpf_rule layout");
+
+/* Map "hostnames": the names behind resolved rules (struct cbpf_rule.host),
+ * so status and monitor can say which host an address belongs to. Only user
+ * space reads it. */
+struct cbpf_host_key {
+	__u32 policy;               /* rule set id */
+	__u32 host;                 /* 1.. */
+};
+
+struct cbpf_host {
+	char name[CBPF_HOST_MAX];
+};
+
+/* Map "deny_counters" (per-CPU hash): denials per policy and reason. */
+struct cbpf_counter_key {
+	__u64 cgroup_id;            /* enforcement cgroup, or the socket's own
+	                             * cgroup for CBPF_REASON_NO_POLICY */
+	__u32 reason;               /* enum cbpf_reason */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct cbpf_counter_key) == 16, "counter key layout");
+
+/* Map "settings" (array, one entry): set by the loader. */
+struct cbpf_config {
+	__u64 host_netns_cookie;    /* the host's network namespace */
+};
+
+/* Ring buffer "events": one record per denial, rate-limited per CPU. */
+struct cbpf_event {
+	__u64 time_ns;              /* CLOCK_BOOTTIME */
+	__u64 cgroup_id;            /* the socket's (or task's) cgroup */
+	__u64 policy_cgroup_id;     /* enforcement cgroup, 0: none found */
+	__u32 pid;                  /* thread group id, 0 when not known */
+	__u32 policy;               /* rule set id, 0: none */
+	char  comm[16];
+	__u8  hook;                 /* enum cbpf_hook */
+	__u8  proto;                /* IP protocol, 0 when not known */
+	__u16 port;                 /* host byte order, 0 when none */
+	__u8  reason;               /* enum cbpf_reason */
+	__u8  pad[3];
+	__u8  addr[16];             /* destination, IPv4 v4-mapped */
+};
+_Static_assert(sizeof(struct cbpf_event) == 72, "cbpf_event layout");
+
+/* Per-CPU array "event_limit": a one-second window of sent events. */
+struct cbpf_rate {
+	__u64 window_ns;
+	__u32 sent;
+	__u32 dropped;
+};
+
+#endif /* CLAUDE_BPF_H */

@@ -1,0 +1,683 @@
+# shellcheck shell=bash
+# Harness for claude-bpf's integration tests: verdicts and counters, the test
+# network (namespaces, veth, dnsmasq, listeners), probes run inside and
+# outside the sandbox, and a cleanup that runs however the suite ends.
+#
+# Addresses. Everything the tests send goes to loopback or to the namespaces
+# made here; blackhole routes for 10.231.0.0/16 and fd42:231::/32 make sure a
+# packet for a test address can never leave by the default route.
+#
+#   host namespace   veth 10.231.1.1/24  fd42:231:1::1/64
+#   srv  namespace   veth 10.231.1.2/24  fd42:231:1::2/64, dnsmasq on 10.231.1.53,
+#                    and the targets below (routed by the host via the veth)
+#   priv namespace   only lo: the "loopback of a private namespace" case
+
+BUILD=${BUILD:-build}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CBPF=${CBPF:-$ROOT/$BUILD/claude-bpf}
+PROBE=${PROBE:-$ROOT/$BUILD/tests/probe}
+CI=${CI:-false}
+
+NS_SRV=cbt-srv-$$
+NS_PRIV=cbt-priv-$$
+VETH_H=cbt-h-$$
+VETH_S=cbt-s-$$
+HOST_V4=10.231.1.1
+HOST_V6=fd42:231:1::1
+SRV_V4=10.231.1.2
+SRV_V6=fd42:231:1::2
+DNS_V4=10.231.1.53
+# Targets on srv. .2.10/::10 are allowed on some ports by the main policy,
+# .2.11/::11 by nothing, .2.20/::20 are allowed.test, 10.231.3.0/24 and
+# fd42:231:3::/64 are a CIDR with a deny rule inside (.130, ::85).
+SRV_EXTRA_V4=(10.231.2.10 10.231.2.11 10.231.2.20 10.231.3.5 10.231.3.130)
+SRV_EXTRA_V6=(fd42:231:2::10 fd42:231:2::11 fd42:231:2::20 fd42:231:3::5 fd42:231:3::85)
+SRV_ROUTES_V4=(10.231.2.0/24 10.231.3.0/24)
+SRV_ROUTES_V6=(fd42:231:2::/64 fd42:231:3::/64)
+GUARD_V4=10.231.0.0/16
+GUARD_V6=fd42:231::/32
+
+LOCK_FILE=/run/claude-bpf-integration.lock
+
+N_PASS=0
+N_FAIL=0
+N_SKIP=0
+FAILED=()
+CUR_TEST=""
+CUR_STATE=""            # running, passed, failed, skipped
+TEST_NO=0
+SEQ=0
+
+T=""                    # temporary directory of this run
+NET_UP=false
+LISTENER_PIDS=()
+BG_PIDS=()
+DNSMASQ_PID=""
+PING_RANGE_SAVED=""
+LOADED_POLICIES=" "
+LOCK_FD=""
+CGROUP2=""
+CGROUP_BASE=""
+DNSMASQ=""
+STATUS=""
+FIELD=""
+declare -A LISTENER_LOG LISTENER_NS
+
+# ---------------------------------------------------------------- verdicts
+
+say() { printf '%s\n' "$*"; }
+
+# Ends the current test; one that gave no verdict counts as failed.
+end_test() {
+	if [[ -n $CUR_TEST && $CUR_STATE == running ]]; then
+		fail "the test ended without a verdict"
+	fi
+	CUR_TEST=""
+	CUR_STATE=""
+}
+
+start_test() {
+	end_test
+	CUR_TEST=$1
+	CUR_STATE=running
+	TEST_NO=$((TEST_NO + 1))
+}
+
+pass() {
+	[[ $CUR_STATE == running ]] || return 0
+	CUR_STATE=passed
+	N_PASS=$((N_PASS + 1))
+	say "ok    $CUR_TEST"
+}
+
+# fail MSG: the first failure of a test is its verdict; the rest are shown.
+fail() {
+	if [[ $CUR_STATE == failed ]]; then
+		say "      $*"
+		return 1
+	fi
+	CUR_STATE=failed
+	N_FAIL=$((N_FAIL + 1))
+	FAILED+=("$CUR_TEST")
+	say "FAIL  $CUR_TEST"
+	say "      $*"
+	return 1
+}
+
+# skip REASON: on CI (CI=true) a skip is a failure, the issue wants no skips.
+skip() {
+	[[ $CUR_STATE == running ]] || return 0
+	if [[ $CI == true ]]; then
+		fail "skipped, which counts as a failure on CI: $*"
+		return 1
+	fi
+	CUR_STATE=skipped
+	N_SKIP=$((N_SKIP + 1))
+	say "skip  $CUR_TEST: $*"
+	return 1
+}
+
+summary_line() {
+	local line="$N_PASS passed, $N_FAIL failed"
+
+	((N_SKIP > 0)) && line+=", $N_SKIP skipped"
+	say "$line"
+}
+
+# Ends the run: verdict of the last test, cleanup, the closing line.
+finish() {
+	end_test
+	cleanup
+	trap - EXIT
+	if ((N_FAIL > 0)); then
+		say ""
+		say "failed:"
+		printf '  %s\n' "${FAILED[@]}"
+	fi
+	summary_line
+	((N_FAIL == 0))
+	exit
+}
+
+# The whole suite cannot run: one skipped (on CI: failed) entry says why.
+skip_all() {
+	start_test "integration tests"
+	skip "$1"
+	finish
+}
+
+on_exit() {
+	local rc=$?
+
+	trap - EXIT
+	if [[ -n $CUR_TEST && $CUR_STATE == running ]]; then
+		fail "the suite stopped inside this test (exit status $rc)"
+	fi
+	CUR_TEST=""
+	start_test "the suite ran to its end"
+	fail "aborted with exit status $rc"
+	CUR_TEST=""
+	cleanup
+	summary_line
+	exit 1
+}
+
+# ---------------------------------------------------------------- preconditions
+
+cgroup2_mount() {
+	# mountinfo: ... mount-point ... - fstype source options
+	awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") { print $5; exit } } }' \
+		/proc/self/mountinfo
+}
+
+# Checks what the suite needs and skips it whole, saying why, when one lacks.
+preflight() {
+	[[ $(id -u) == 0 ]] || skip_all "not root: the integration tests load BPF programs and make network namespaces"
+	grep -qs ' /sys/fs/bpf bpf ' /proc/mounts ||
+		skip_all "no bpffs mounted at /sys/fs/bpf"
+	CGROUP2=$(cgroup2_mount)
+	[[ -n $CGROUP2 ]] || skip_all "no cgroup2 file system mounted (see /proc/self/mountinfo)"
+	command -v dnsmasq >/dev/null || [[ -x /usr/sbin/dnsmasq ]] ||
+		skip_all "no dnsmasq (install the Debian package dnsmasq-base)"
+	DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
+	command -v ip >/dev/null || skip_all "no ip command (install iproute2)"
+	command -v bpftool >/dev/null || skip_all "no bpftool (install the Debian package bpftool)"
+	command -v jq >/dev/null || skip_all "no jq (install the Debian package jq)"
+	command -v timeout >/dev/null || skip_all "no timeout command (coreutils)"
+	[[ -x $PROBE ]] || skip_all "$PROBE is not built (make $BUILD/tests/probe)"
+	[[ -x $CBPF ]] || skip_all "$CBPF is not built (make)"
+	[[ -e /proc/sys/net/ipv6/conf/all/disable_ipv6 &&
+		$(</proc/sys/net/ipv6/conf/all/disable_ipv6) == 0 ]] ||
+		skip_all "IPv6 is disabled on this host"
+
+	exec {LOCK_FD}>"$LOCK_FILE"
+	flock -n "$LOCK_FD" ||
+		skip_all "another integration run holds $LOCK_FILE"
+	if [[ -e /sys/fs/bpf/claude-bpf ]]; then
+		skip_all "claude-bpf is already loaded on this machine (/sys/fs/bpf/claude-bpf exists); the tests would replace its policies: run 'claude-bpf unload --all --force' first"
+	fi
+	if ip -o addr show | grep -q ' 10\.231\.'; then
+		skip_all "an address in 10.231.0.0/16 already exists on the host (a test network left behind?)"
+	fi
+	CGROUP_BASE=$CGROUP2/claude-bpf
+	T=$(mktemp -d /tmp/claude-bpf-it.XXXXXX)
+	chmod 755 "$T"
+	mkdir -p "$T/log" "$T/run" "$T/conf"
+}
+
+# ---------------------------------------------------------------- running commands
+
+# run CMD...: runs a command with a time limit; sets RC, OUT, ERR.
+run() {
+	timeout -k 5 30 "$@" >"$T/run/out" 2>"$T/run/err"
+	RC=$?
+	OUT=$(<"$T/run/out")
+	ERR=$(<"$T/run/err")
+	return 0
+}
+
+# What the last run printed, for a failure message.
+ran() {
+	local s="exit $RC"
+
+	[[ -n $ERR ]] && s+="; stderr: $ERR"
+	[[ -n $OUT ]] && s+="; stdout: $OUT"
+	printf '%s' "$s"
+}
+
+# sandboxed POLICY PROBE-ARGS...: the probe inside the policy's sandbox.
+sandboxed() {
+	local policy=$1
+	shift
+	run "$CBPF" exec --policy "$policy" -- "$PROBE" "$@"
+}
+
+# unsandboxed PROBE-ARGS...: the probe from the host, outside any policy.
+unsandboxed() {
+	run "$PROBE" "$@"
+}
+
+# new_payload: sets PAYLOAD to a string no other attempt of this run sends.
+new_payload() {
+	SEQ=$((SEQ + 1))
+	PAYLOAD="cbt-$$-$TEST_NO-$SEQ"
+}
+
+# ---------------------------------------------------------------- network
+
+# net_do CMD...: a set-up step that must work.
+net_do() {
+	local err
+
+	if ! err=$("$@" 2>&1); then
+		say "set-up failed: $*: $err" >&2
+		return 1
+	fi
+}
+
+net_setup() {
+	local a r
+
+	NET_UP=true
+	PING_RANGE_SAVED=$(sysctl -n net.ipv4.ping_group_range) || return 1
+	net_do ip netns add "$NS_SRV" &&
+	net_do ip netns add "$NS_PRIV" &&
+	# First the guards, so nothing for the test ranges leaves by eth0.
+	net_do ip route add blackhole "$GUARD_V4" &&
+	net_do ip -6 route add blackhole "$GUARD_V6" &&
+	net_do ip link add "$VETH_H" type veth peer name "$VETH_S" netns "$NS_SRV" &&
+	net_do ip addr add "$HOST_V4/24" dev "$VETH_H" &&
+	net_do ip addr add "$HOST_V6/64" dev "$VETH_H" nodad &&
+	net_do ip link set "$VETH_H" up &&
+	net_do ip -n "$NS_SRV" link set lo up &&
+	net_do ip -n "$NS_SRV" addr add "$SRV_V4/24" dev "$VETH_S" &&
+	net_do ip -n "$NS_SRV" addr add "$SRV_V6/64" dev "$VETH_S" nodad &&
+	net_do ip -n "$NS_SRV" addr add "$DNS_V4/32" dev "$VETH_S" || return 1
+	for a in "${SRV_EXTRA_V4[@]}"; do
+		net_do ip -n "$NS_SRV" addr add "$a/32" dev "$VETH_S" || return 1
+	done
+	for a in "${SRV_EXTRA_V6[@]}"; do
+		net_do ip -n "$NS_SRV" addr add "$a/128" dev "$VETH_S" nodad || return 1
+	done
+	net_do ip -n "$NS_SRV" link set "$VETH_S" up || return 1
+	for r in "${SRV_ROUTES_V4[@]}"; do
+		net_do ip route add "$r" via "$SRV_V4" dev "$VETH_H" || return 1
+	done
+	for r in "${SRV_ROUTES_V6[@]}"; do
+		net_do ip -6 route add "$r" via "$SRV_V6" dev "$VETH_H" || return 1
+	done
+	net_do ip -n "$NS_PRIV" link set lo up &&
+	# Fast Open server side, so data in a SYN that gets through is seen.
+	net_do ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_fastopen=3 &&
+	# Ping sockets for root in the host namespace (restored at cleanup).
+	net_do sysctl -qw net.ipv4.ping_group_range="0 0" || return 1
+
+	# Every test address must route through the veth, never elsewhere.
+	for a in "$SRV_V4" "$DNS_V4" "$SRV_V6" "${SRV_EXTRA_V4[@]}" "${SRV_EXTRA_V6[@]}"; do
+		if ! ip route get "$a" | grep -q " dev $VETH_H "; then
+			say "set-up failed: $a does not route through $VETH_H: $(ip route get "$a" 2>&1)" >&2
+			return 1
+		fi
+	done
+}
+
+# ns_prefix NS: sets NS_PREFIX to the command prefix that enters a test
+# namespace: "" (the host's), srv or priv.
+ns_prefix() {
+	case $1 in
+	"") NS_PREFIX=() ;;
+	srv) NS_PREFIX=(ip netns exec "$NS_SRV") ;;
+	priv) NS_PREFIX=(ip netns exec "$NS_PRIV") ;;
+	esac
+}
+
+# ns_exec NS CMD...: runs CMD in a test namespace.
+ns_exec() {
+	ns_prefix "$1"
+	shift
+	"${NS_PREFIX[@]}" "$@"
+}
+
+# start_listener NS PROTO ADDR PORT: a probe server, waited for until ready.
+start_listener() {
+	local ns=$1 proto=$2 addr=$3 port=$4 key="$1 $2 $3 $4" pid i
+	local base="$T/log/${ns:-host}-$proto-$addr-$port"
+
+	: >"$base.log"
+	# A simple command in the background, so $! is the server itself.
+	ns_prefix "$ns"
+	"${NS_PREFIX[@]}" "$PROBE" listen "$proto" "$addr" "$port" "$base.log" \
+		>"$base.out" 2>&1 {LOCK_FD}>&- &
+	pid=$!
+	LISTENER_PIDS+=("$pid")
+	for ((i = 0; i < 500; i++)); do
+		if grep -qx ready "$base.out" 2>/dev/null; then
+			LISTENER_LOG[$key]=$base.log
+			LISTENER_NS[$key]=$ns
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			say "listener $key did not start: $(<"$base.out")" >&2
+			return 1
+		fi
+		sleep 0.01
+	done
+	say "listener $key: not ready after 5 s" >&2
+	return 1
+}
+
+start_dnsmasq() {
+	local i
+
+	ip netns exec "$NS_SRV" "$DNSMASQ" --keep-in-foreground --conf-file=/dev/null \
+		--no-resolv --no-hosts --bind-interfaces --listen-address="$DNS_V4" \
+		--port=53 --user=root --group=root \
+		--host-record=allowed.test,10.231.2.20,fd42:231:2::20,300 \
+		--host-record=other.test,10.231.2.11,300 \
+		--pid-file="$T/dnsmasq.pid" --log-facility="$T/dnsmasq.log" \
+		--log-queries >"$T/dnsmasq.out" 2>&1 {LOCK_FD}>&- &
+	DNSMASQ_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		if "$PROBE" dns "$DNS_V4" allowed.test A >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$DNSMASQ_PID" 2>/dev/null; then
+			say "dnsmasq did not start: $(cat "$T/dnsmasq.out" "$T/dnsmasq.log" 2>/dev/null)" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+	say "dnsmasq does not answer on $DNS_V4 after 5 s" >&2
+	return 1
+}
+
+# The listeners every test may use.
+HOST_LO_PORT=""
+start_listeners() {
+	local l p
+
+	for l in \
+		"tcp 10.231.2.10 8080" "tcp 10.231.2.10 8081" "tcp 10.231.2.11 8080" \
+		"tcp 10.231.2.10 9000" "udp 10.231.2.10 9000" \
+		"udp 10.231.2.10 8080" "udp 10.231.2.11 8080" "udp 10.231.2.11 53" \
+		"tcp fd42:231:2::10 8080" "tcp fd42:231:2::10 8081" "tcp fd42:231:2::11 8080" \
+		"udp fd42:231:2::10 8080" "udp fd42:231:2::11 8080" \
+		"tcp 10.231.2.20 8080" "tcp fd42:231:2::20 8080" \
+		"tcp 10.231.3.5 8080" "tcp 10.231.3.130 8080" \
+		"tcp fd42:231:3::5 8080" "tcp fd42:231:3::85 8080"; do
+		# shellcheck disable=SC2086
+		start_listener srv $l || return 1
+	done
+	start_listener priv tcp 127.0.0.1 8080 &&
+	start_listener priv tcp ::1 8080 || return 1
+	# The host's loopback: a port nothing else uses.
+	for p in 47231 47232 47233 47234 47235; do
+		if start_listener "" tcp 127.0.0.1 "$p" 2>/dev/null &&
+			start_listener "" tcp ::1 "$p" 2>/dev/null; then
+			HOST_LO_PORT=$p
+			return 0
+		fi
+	done
+	say "no free port on the host's loopback for a listener" >&2
+	return 1
+}
+
+# ---------------------------------------------------------------- cleanup
+
+kill_wait() {
+	local pid
+
+	for pid in "$@"; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in "$@"; do
+		wait "$pid" 2>/dev/null
+	done
+}
+
+cleanup() {
+	local ns pids
+
+	kill_wait "${BG_PIDS[@]}"
+	BG_PIDS=()
+	if [[ -x $CBPF && -n $T ]] && { [[ -e /sys/fs/bpf/claude-bpf ]] || [[ -n $CGROUP_BASE && -e $CGROUP_BASE ]]; }; then
+		if ! timeout -k 5 30 "$CBPF" unload --all --force >"$T/unload.out" 2>&1; then
+			say "cleanup: claude-bpf unload --all --force failed: $(<"$T/unload.out")" >&2
+		fi
+	fi
+	kill_wait "${LISTENER_PIDS[@]}" $DNSMASQ_PID
+	LISTENER_PIDS=()
+	DNSMASQ_PID=""
+	if $NET_UP; then
+		for ns in "$NS_SRV" "$NS_PRIV"; do
+			# Anything still running in our namespaces was started by us.
+			pids=$(ip netns pids "$ns" 2>/dev/null)
+			# shellcheck disable=SC2086
+			[[ -n $pids ]] && kill -9 $pids 2>/dev/null
+			ip netns del "$ns" 2>/dev/null
+		done
+		ip link del "$VETH_H" 2>/dev/null
+		ip route del blackhole "$GUARD_V4" 2>/dev/null
+		ip -6 route del blackhole "$GUARD_V6" 2>/dev/null
+		[[ -n $PING_RANGE_SAVED ]] &&
+			sysctl -qw net.ipv4.ping_group_range="$PING_RANGE_SAVED"
+		NET_UP=false
+	fi
+	if [[ -n $T && -d $T ]]; then
+		if [[ -n ${KEEP_TMP:-} ]]; then
+			say "kept $T"
+		else
+			rm -rf "$T"
+		fi
+	fi
+	T=""
+}
+
+# Set-up of the shared test network; a failure ends the suite.
+setup() {
+	start_test "set up the test network, dnsmasq and listeners"
+	if net_setup && start_dnsmasq && start_listeners && write_policies; then
+		pass
+	else
+		fail "see the messages above"
+		finish
+	fi
+}
+
+# ---------------------------------------------------------------- listeners
+
+listener_key() {
+	local ns=$1 proto=$2 addr=$3 port=$4
+
+	# A v4-mapped destination arrives at the IPv4 listener.
+	addr=${addr#::ffff:}
+	printf '%s %s %s %s' "$ns" "$proto" "$addr" "$port"
+}
+
+# wait_for_line LOG LINE: true once LINE is in LOG (3 s at most).
+wait_for_line() {
+	local i
+
+	for ((i = 0; i < 300; i++)); do
+		grep -qxF -- "$2" "$1" && return 0
+		sleep 0.01
+	done
+	return 1
+}
+
+# expect_received NS PROTO ADDR PORT PAYLOAD
+expect_received() {
+	local key log
+
+	key=$(listener_key "$1" "$2" "$3" "$4")
+	log=${LISTENER_LOG[$key]:-}
+	[[ -n $log ]] || { fail "no listener '$key' in this suite"; return 1; }
+	wait_for_line "$log" "$5" ||
+		fail "the listener $key did not receive '$5' (its log: $(tr '\n' ' ' <"$log"))"
+}
+
+# expect_nothing NS PROTO ADDR PORT PAYLOAD: sends a marker from outside the
+# sandbox and waits until it arrives, so anything the sandboxed attempt let
+# through would have arrived before it; then PAYLOAD must be absent.
+expect_nothing() {
+	local key log marker kind
+
+	key=$(listener_key "$1" "$2" "$3" "$4")
+	log=${LISTENER_LOG[$key]:-}
+	[[ -n $log ]] || { fail "no listener '$key' in this suite"; return 1; }
+	new_payload
+	marker="sync-$PAYLOAD"
+	[[ $2 == tcp ]] && kind=tcp || kind=udp-sendto
+	local addr=${3#::ffff:}
+	case ${LISTENER_NS[$key]} in
+	priv) ip netns exec "$NS_PRIV" "$PROBE" "$kind" "$addr" "$4" "$marker" 2>/dev/null ;;
+	*) "$PROBE" "$kind" "$addr" "$4" "$marker" 2>/dev/null ;;
+	esac
+	if ! wait_for_line "$log" "$marker"; then
+		fail "harness: the unsandboxed marker did not reach $key"
+		return 1
+	fi
+	if grep -qxF -- "$5" "$log"; then
+		fail "the listener $key received '$5' although it was denied"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- policies
+
+# load_policy NAME ARGS...: claude-bpf load --name NAME ARGS...
+load_policy() {
+	local name=$1
+	shift
+	run "$CBPF" load --name "$name" "$@"
+	if ((RC != 0)); then
+		fail "claude-bpf load --name $name $*: $(ran)"
+		return 1
+	fi
+	LOADED_POLICIES+="$name "
+}
+
+# ensure_policy NAME: loads one of the suite's standard policies once.
+ensure_policy() {
+	[[ $LOADED_POLICIES == *" $1 "* ]] && return 0
+	case $1 in
+	cbt_main) load_policy cbt_main "$T/conf/main.conf" ;;
+	cbt_hosts) load_policy cbt_hosts "$T/conf/hosts.conf" ;;
+	cbt_inet) load_policy cbt_inet --internet ;;
+	cbt_none) load_policy cbt_none --none ;;
+	*) fail "policy $1 is not loaded (its load failed above)"; return 1 ;;
+	esac
+}
+
+write_policies() {
+	cat >"$T/conf/main.conf" <<-'EOF'
+	# The main test policy.
+	dns 10.231.1.53
+	10.231.2.10:8080
+	[fd42:231:2::10]:8080
+	10.231.2.10:9000/tcp
+	10.231.3.0/24:*
+	deny 10.231.3.128/25:*
+	[fd42:231:3::/64]:*
+	deny [fd42:231:3::80/121]:*
+	EOF
+	cat >"$T/conf/hosts.conf" <<-'EOF'
+	# Names resolved through the test's dnsmasq.
+	dns 10.231.1.53
+	allowed.test:8080
+	EOF
+}
+
+# status_json [NAME]: claude-bpf status --json into STATUS.
+status_json() {
+	run "$CBPF" status "$@" --json
+	if ((RC != 0)); then
+		fail "claude-bpf status $* --json: $(ran)"
+		return 1
+	fi
+	if ! jq -e . >/dev/null 2>&1 <<<"$OUT"; then
+		fail "claude-bpf status $* --json printed no valid JSON: $OUT"
+		return 1
+	fi
+	STATUS=$OUT
+}
+
+# policy_field NAME FIELD: one field of a policy in `status --json`.
+policy_field() {
+	status_json || return 1
+	FIELD=$(jq -r --arg n "$1" --arg f "$2" \
+		'.policies[] | select(.name == $n) | .[$f]' <<<"$STATUS")
+	if [[ -z $FIELD || $FIELD == null ]]; then
+		fail "status --json has no field $2 for policy $1: $STATUS"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- probes with verdicts
+
+# The listener protocol a probe kind talks.
+kind_proto() {
+	case $1 in
+	tcp | tcp-fastopen) echo tcp ;;
+	udp-sendto | udp-connect) echo udp ;;
+	esac
+}
+
+# try_allowed POLICY KIND ADDR PORT: the sandboxed probe must succeed and its
+# payload arrive.
+try_allowed() {
+	local policy=$1 kind=$2 addr=$3 port=$4 payload
+
+	ensure_policy "$policy" || return 1
+	new_payload
+	payload=$PAYLOAD
+	sandboxed "$policy" "$kind" "$addr" "$port" "$payload"
+	if ((RC != 0)); then
+		fail "$kind to $addr port $port in $policy should be allowed: $(ran)"
+		return 1
+	fi
+	expect_received srv "$(kind_proto "$kind")" "$addr" "$port" "$payload"
+}
+
+# try_denied POLICY KIND ADDR PORT [NS]: the sandboxed probe must fail with
+# EPERM (exit 1) and nothing arrive at the listener.
+try_denied() {
+	local policy=$1 kind=$2 addr=$3 port=$4 ns=${5-srv} payload
+
+	ensure_policy "$policy" || return 1
+	new_payload
+	payload=$PAYLOAD
+	sandboxed "$policy" "$kind" "$addr" "$port" "$payload"
+	if ((RC != 1)); then
+		fail "$kind to $addr port $port in $policy should be denied with EPERM (exit 1): $(ran)"
+		expect_nothing "$ns" "$(kind_proto "$kind")" "$addr" "$port" "$payload"
+		return 1
+	fi
+	expect_nothing "$ns" "$(kind_proto "$kind")" "$addr" "$port" "$payload"
+}
+
+# icmp_echos NS 4|6: echo requests the namespace has received so far.
+icmp_echos() {
+	if [[ $2 == 4 ]]; then
+		ns_exec "$1" awk '/^Icmp:/ { if (!n) { for (i = 1; i <= NF; i++) if ($i == "InEchos") c = i; n = 1 } else print $c }' /proc/net/snmp
+	else
+		ns_exec "$1" awk '$1 == "Icmp6InEchos" { print $2 }' /proc/net/snmp6
+	fi
+}
+
+# try_echo_denied POLICY raw|ping ADDR: no echo request may reach srv.
+try_echo_denied() {
+	local policy=$1 kind=$2 addr=$3 fam=4 before after
+
+	[[ $addr == *:* ]] && fam=6
+	ensure_policy "$policy" || return 1
+	before=$(icmp_echos srv $fam)
+	sandboxed "$policy" "$kind" "$addr"
+	after=$(icmp_echos srv $fam)
+	if ((RC != 1 && RC != 3)); then
+		fail "$kind to $addr in $policy should be denied (exit 1) or unanswered (exit 3): $(ran)"
+		return 1
+	fi
+	if [[ $before != "$after" ]]; then
+		fail "$kind to $addr in $policy: srv received $((after - before)) echo request(s) although denied ($(ran))"
+		return 1
+	fi
+}
+
+# try_echo_allowed POLICY ping ADDR: the echo is answered.
+try_echo_allowed() {
+	ensure_policy "$1" || return 1
+	sandboxed "$1" "$2" "$3"
+	((RC == 0)) || fail "$2 to $3 in $1 should be answered: $(ran)"
+}
+
+# wait_for_line_part FILE TEXT: true once TEXT is in FILE (3 s at most).
+wait_for_line_part() {
+	local i
+
+	for ((i = 0; i < 300; i++)); do
+		grep -qF -- "$2" "$1" && return 0
+		sleep 0.01
+	done
+	return 1
+}

@@ -1,0 +1,60 @@
+# ICMP and link-layer sockets: raw ICMP sockets (cgroup/sock_create and the
+# dropped CAP_NET_RAW), ping sockets (cgroup_skb/egress) and AF_PACKET
+# (which no cgroup hook sees: only the capabilities exec drops stop it).
+# A denied echo must not reach srv: its InEchos counters must not move.
+
+start_test "a raw ICMP socket cannot be opened inside the sandbox (IPv4)"
+unsandboxed raw 10.231.3.5
+if ((RC != 0)); then
+	fail "harness: the unsandboxed raw echo to 10.231.3.5 failed: $(ran)"
+else
+	try_echo_denied cbt_main raw 10.231.3.5 &&
+		if ((RC != 1)) || [[ $ERR != *socket* ]]; then
+			fail "expected socket() to fail with EPERM (exit 1): $(ran)"
+		else
+			pass
+		fi
+fi
+
+start_test "a raw ICMPv6 socket cannot be opened inside the sandbox"
+try_echo_denied cbt_main raw fd42:231:3::5 &&
+	if ((RC != 1)) || [[ $ERR != *socket* ]]; then
+		fail "expected socket() to fail with EPERM (exit 1): $(ran)"
+	else
+		pass
+	fi
+
+start_test "ping (ICMP socket) to an address allowed for every protocol is answered"
+try_echo_allowed cbt_main ping 10.231.3.5 && pass
+
+start_test "ping to an address without a rule sends nothing"
+try_echo_denied cbt_main ping 10.231.2.11 && pass
+
+start_test "ping to an address allowed only on TCP/UDP ports sends nothing"
+try_echo_denied cbt_main ping 10.231.2.10 && pass
+
+start_test "ping to an address under a deny rule sends nothing"
+try_echo_denied cbt_main ping 10.231.3.130 && pass
+
+start_test "ping over IPv6 to an address allowed for every protocol is answered"
+try_echo_allowed cbt_main ping fd42:231:3::5 && pass
+
+start_test "ping over IPv6 to an address without a rule sends nothing"
+try_echo_denied cbt_main ping fd42:231:2::11 && pass
+
+start_test "an AF_PACKET socket cannot be created inside exec, even as root"
+unsandboxed packet
+if ! ensure_policy cbt_main; then
+	:
+elif ((RC != 0)); then
+	fail "harness: root outside the sandbox cannot create an AF_PACKET socket either: $(ran)"
+else
+	sandboxed cbt_main packet
+	if ((RC == 0)); then
+		fail "socket(AF_PACKET) succeeded inside exec: $(ran)"
+	elif [[ $ERR != *EPERM* && $ERR != *EACCES* ]]; then
+		fail "socket(AF_PACKET) failed, but not with EPERM: $(ran)"
+	else
+		pass
+	fi
+fi

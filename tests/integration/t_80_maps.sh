@@ -1,0 +1,148 @@
+# The pinned maps as an operator sees them with bpftool, rules written by
+# hand with expiry times, and the deny counters in status.
+
+PIN=/sys/fs/bpf/claude-bpf
+
+start_test "every map is pinned under /sys/fs/bpf/claude-bpf"
+if ensure_policy cbt_main; then
+	missing=""
+	for m in policies rules hostnames deny_counters settings events event_limit; do
+		[[ -e $PIN/$m ]] || missing+=" $m"
+	done
+	if [[ -z $missing ]]; then pass; else fail "not pinned:$missing (found: $(ls "$PIN"))"; fi
+fi
+
+start_test "bpftool map dump of the rules map prints BTF-formatted keys and values"
+if ensure_policy cbt_main; then
+	run bpftool map dump pinned "$PIN/rules"
+	if ((RC != 0)); then
+		fail "bpftool map dump failed: $(ran)"
+	elif [[ $OUT != *'"prefixlen"'* || $OUT != *'"policy"'* || $OUT != *'"addr"'* || $OUT != *'"expires_ns"'* ]]; then
+		fail "the dump has no named fields (prefixlen, policy, addr, expires_ns): ${OUT:0:600}"
+	else
+		run bpftool -j map dump pinned "$PIN/rules"
+		if ((RC != 0)); then
+			fail "bpftool -j map dump failed: $(ran)"
+		elif ! jq -e '[.. | objects | select(has("prefixlen") and has("policy") and has("addr"))] | length > 0' \
+			>/dev/null <<<"$OUT"; then
+			fail "the JSON dump has no key object with prefixlen, policy and addr: ${OUT:0:600}"
+		elif ! jq -e '[.. | objects | select(has("action") and has("expires_ns"))] | length > 0' \
+			>/dev/null <<<"$OUT"; then
+			fail "the JSON dump has no value object with action and expires_ns: ${OUT:0:600}"
+		else
+			pass
+		fi
+	fi
+fi
+
+# Little-endian bytes of a number, as bpftool's "hex" arguments.
+le_hex() {
+	local n=$1 bytes=$2 i out=""
+
+	for ((i = 0; i < bytes; i++)); do
+		out+=$(printf ' %02x' $(((n >> (8 * i)) & 255)))
+	done
+	printf '%s' "${out# }"
+}
+
+# CLOCK_BOOTTIME in ns (what /proc/uptime counts), good to 10 ms.
+boottime_ns() {
+	local up
+
+	read -r up _ </proc/uptime
+	echo $(((${up%.*} * 100 + 10#${up#*.}) * 10000000))
+}
+
+# put_rule POLICY_NAME IPV4 EXPIRES_NS: an allow rule for IPV4/32, every
+# protocol and port, written straight into the pinned rules map.
+put_rule() {
+	local id key value a b c d
+
+	policy_field "$1" policy_id || return 1
+	id=$FIELD
+	IFS=. read -r a b c d <<<"$2"
+	# struct cbpf_rule_key: prefixlen = 64 fixed bits + 96 + 32, policy,
+	# proto 0 (any), pad, port 0 (any), ::ffff:a.b.c.d
+	key="$(le_hex 192 4) $(le_hex "$id" 4) 00 00 00 00 00 00 00 00 00 00 00 00 00 00 ff ff"
+	key+=$(printf ' %02x' "$a" "$b" "$c" "$d")
+	# struct cbpf_rule: allow, addr_prefix 128, pad, host 0, expires_ns
+	value="01 80 00 00 00 00 00 00 $(le_hex "$3" 8)"
+	# shellcheck disable=SC2086
+	run bpftool map update pinned "$PIN/rules" key hex $key value hex $value
+	((RC == 0)) || fail "bpftool map update failed: $(ran)"
+}
+
+cat >"$T/conf/expiry.conf" <<'CONF'
+10.231.2.10:8080
+CONF
+
+start_test "a rule written with bpftool whose expires_ns has passed is ignored"
+load_policy cbt_expiry "$T/conf/expiry.conf" &&
+	try_denied cbt_expiry tcp 10.231.2.11 8080 &&
+	put_rule cbt_expiry 10.231.2.11 1 &&
+	try_denied cbt_expiry tcp 10.231.2.11 8080 && pass
+
+start_test "the same rule with expires_ns in the future allows"
+put_rule cbt_expiry 10.231.2.11 $(($(boottime_ns) + 3600 * 1000000000)) &&
+	try_allowed cbt_expiry tcp 10.231.2.11 8080 && pass
+
+start_test "the same rule expiring one second from now stops allowing when it expires"
+put_rule cbt_expiry 10.231.2.11 $(($(boottime_ns) + 1000000000)) &&
+	try_allowed cbt_expiry tcp 10.231.2.11 8080 && {
+	sleep 1.2
+	try_denied cbt_expiry tcp 10.231.2.11 8080
+} && pass
+
+# denied_count NAME REASON: that counter of the policy in status --json.
+denied_count() {
+	status_json "$1" || return 1
+	COUNT=$(jq -r --arg n "$1" --arg r "$2" \
+		'.policies[] | select(.name == $n) | .denied[$r] // 0' <<<"$STATUS")
+}
+
+start_test "status --json counts denials without a rule (no_rule)"
+if ensure_policy cbt_main && denied_count cbt_main no_rule; then
+	before=$COUNT
+	try_denied cbt_main tcp 10.231.2.11 8080 && denied_count cbt_main no_rule &&
+		if ((COUNT > before)); then
+			pass
+		else
+			fail "denied.no_rule stayed at $before -> $COUNT: $STATUS"
+		fi
+fi
+
+start_test "status --json counts denials by a deny rule (deny_rule)"
+if ensure_policy cbt_main && denied_count cbt_main deny_rule; then
+	before=$COUNT
+	try_denied cbt_main tcp 10.231.3.130 8080 && denied_count cbt_main deny_rule &&
+		if ((COUNT > before)); then
+			pass
+		else
+			fail "denied.deny_rule stayed at $before -> $COUNT: $STATUS"
+		fi
+fi
+
+start_test "status --json describes the policy: cgroup, ids, programs, rules"
+if ensure_policy cbt_main && status_json cbt_main; then
+	p=$(jq -c '.policies[] | select(.name == "cbt_main")' <<<"$STATUS")
+	cg=$(jq -r '.cgroup' <<<"$p")
+	problems=""
+	[[ $cg == "$CGROUP_BASE/cbt_main" ]] || problems+="; cgroup is '$cg', not $CGROUP_BASE/cbt_main"
+	[[ -d $cg && $(jq -r '.cgroup_id' <<<"$p") == "$(stat -c %i "$cg" 2>/dev/null)" ]] ||
+		problems+="; cgroup_id is not the inode of $cg"
+	jq -e '.policy_id | numbers | . > 0' >/dev/null <<<"$p" || problems+="; no policy_id > 0"
+	jq -e '.programs | length >= 6' >/dev/null <<<"$p" || problems+="; fewer than 6 programs"
+	jq -e '[.rules[] | select(.action == "allow" and (.address | sub("/32$"; "")) == "10.231.2.10"
+		and .port == 8080 and (.proto == "tcp" or .proto == "any") and .host == null and .expires_ns == 0)]
+		| length > 0' >/dev/null <<<"$p" || problems+="; no allow rule for 10.231.2.10 port 8080"
+	jq -e '[.rules[] | select(.action == "deny" and .address == "10.231.3.128/25"
+		and .port == 0 and .proto == "any")] | length > 0' >/dev/null <<<"$p" ||
+		problems+="; no deny rule for 10.231.3.128/25"
+	jq -e '[.rules[] | select(.action == "allow" and .address == "fd42:231:3::/64" and .port == 0)]
+		| length > 0' >/dev/null <<<"$p" || problems+="; no allow rule for fd42:231:3::/64"
+	if [[ -n $problems ]]; then
+		fail "${problems#; } in: $p"
+	else
+		pass
+	fi
+fi

@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* probe: the client and server the integration tests send traffic with.
+ * Each client subcommand tries one thing and says by its exit code what
+ * happened: 0 done, 1 denied (EPERM or EACCES), 2 other failure, 3 timeout. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_ether.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+	EXIT_OK      = 0,
+	EXIT_DENIED  = 1,
+	EXIT_OTHER   = 2,
+	EXIT_TIMEOUT = 3,
+};
+
+#define CONNECT_TIMEOUT_MS 3000
+#define REPLY_TIMEOUT_MS   2000
+#define SERVER_READ_TIMEOUT_S 5
+
+static const char *prog_what = "probe";
+
+static const char *errno_name(int err)
+{
+	const char *name = strerrorname_np(err);
+
+	return name ? name : "unknown errno";
+}
+
+/* Reports a failed call and exits with the code its errno stands for. */
+static void __attribute__((noreturn)) die_errno(const char *call, int err)
+{
+	if (err == EPERM || err == EACCES) {
+		fprintf(stderr, "%s: %s: %s (denied)\n", prog_what, call,
+			errno_name(err));
+		exit(EXIT_DENIED);
+	}
+	if (err == ETIMEDOUT) {
+		fprintf(stderr, "%s: %s: %s (timeout)\n", prog_what, call,
+			errno_name(err));
+		exit(EXIT_TIMEOUT);
+	}
+	fprintf(stderr, "%s: %s: %s (%s)\n", prog_what, call, errno_name(err),
+		strerror(err));
+	exit(EXIT_OTHER);
+}
+
+static void __attribute__((noreturn)) die_timeout(const char *what)
+{
+	fprintf(stderr, "%s: timeout %s\n", prog_what, what);
+	exit(EXIT_TIMEOUT);
+}
+
+static void __attribute__((noreturn)) usage(void)
+{
+	fprintf(stderr,
+		"usage: probe tcp ADDR PORT [PAYLOAD]\n"
+		"       probe tcp-fastopen ADDR PORT PAYLOAD\n"
+		"       probe udp-sendto ADDR PORT PAYLOAD\n"
+		"       probe udp-connect ADDR PORT PAYLOAD\n"
+		"       probe raw ADDR\n"
+		"       probe ping ADDR\n"
+		"       probe packet\n"
+		"       probe dns SERVER NAME A|AAAA\n"
+		"       probe listen tcp|udp ADDR PORT LOGFILE\n"
+		"exit: 0 ok, 1 denied (EPERM/EACCES), 2 other failure, 3 timeout\n");
+	exit(EXIT_OTHER);
+}
+
+struct target {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int family;
+};
+
+/* IPv4 literals go through AF_INET, everything else (v4-mapped included)
+ * through AF_INET6. */
+static void parse_target(const char *addr, const char *port, struct target *t)
+{
+	char *end;
+	unsigned long p = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (port) {
+		errno = 0;
+		p = strtoul(port, &end, 10);
+		if (errno || *end || end == port || p > 65535) {
+			fprintf(stderr, "probe: invalid port '%s'\n", port);
+			exit(EXIT_OTHER);
+		}
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&t->ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->ss;
+
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)p);
+		t->len = sizeof(*s4);
+		t->family = AF_INET;
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+		t->len = sizeof(*s6);
+		t->family = AF_INET6;
+	} else {
+		fprintf(stderr, "probe: invalid address '%s'\n", addr);
+		exit(EXIT_OTHER);
+	}
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until deadline (CLOCK_MONOTONIC ms); false on
+ * timeout. */
+static bool wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		struct pollfd pfd = { .fd = fd, .events = events };
+		int n;
+
+		if (left <= 0)
+			return false;
+		n = poll(&pfd, 1, (int)left);
+		if (n > 0)
+			return true;
+		if (n < 0 && errno != EINTR)
+			die_errno("poll", errno);
+	}
+}
+
+static int open_socket(int family, int type, int proto)
+{
+	int fd = socket(family, type | SOCK_CLOEXEC, proto);
+
+	if (fd < 0)
+		die_errno("socket", errno);
+	return fd;
+}
+
+/* Waits for a non-blocking connect to finish. */
+static void finish_connect(int fd, int64_t deadline)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (!wait_fd(fd, POLLOUT, deadline))
+		die_timeout("connecting");
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		die_errno("getsockopt(SO_ERROR)", errno);
+	if (err)
+		die_errno("connect", err);
+}
+
+static void send_all(int fd, const char *buf, size_t len, int64_t deadline)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (!wait_fd(fd, POLLOUT, deadline))
+				die_timeout("sending");
+			continue;
+		}
+		if (n < 0)
+			die_errno("send", errno);
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Ends a TCP exchange: no more data from us, then wait until the server has
+ * read everything and closed, so the payload is in its log when we exit. */
+static void finish_tcp(int fd, int64_t deadline)
+{
+	char buf[256];
+
+	if (shutdown(fd, SHUT_WR) < 0)
+		die_errno("shutdown", errno);
+	for (;;) {
+		ssize_t n;
+
+		if (!wait_fd(fd, POLLIN, deadline))
+			die_timeout("waiting for the server to close");
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0)
+			return;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			die_errno("recv", errno);
+	}
+}
+
+static int cmd_tcp(const char *addr, const char *port, const char *payload)
+{
+	struct target t;
+	int fd;
+	int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
+
+	parse_target(addr, port, &t);
+	fd = open_socket(t.family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (connect(fd, (struct sockaddr *)&t.ss, t.len) < 0) {
+		if (errno != EINPROGRESS)
+			die_errno("connect", errno);
+		finish_connect(fd, deadline);
+	}
+	deadline = now_ms() + CONNECT_TIMEOUT_MS;
+	if (payload)
+		send_all(fd, payload, strlen(payload), deadline);
+	finish_tcp(fd, deadline);
+	fprintf(stderr, "%s: connected, sent %zu bytes\n", prog_what,
+		payload ? strlen(payload) : 0);
+	close(fd);
+	return EXIT_OK;
+}
+
+static int cmd_tcp_fastopen(const char *addr, const char *port,
+			    const char *payload)
+{
+	struct target t;
+	size_t len = strlen(payload);
+	ssize_t n;
+	int fd;
+	int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
+
+	parse_target(addr, port, &t);
+	fd = open_socket(t.family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	/* Without a cookie the kernel sends a plain SYN and answers
+	 * EINPROGRESS; with one the payload rides in the SYN. */
+	n = sendto(fd, payload, len, MSG_FASTOPEN | MSG_NOSIGNAL,
+		   (struct sockaddr *)&t.ss, t.len);
+	if (n < 0) {
+		if (errno != EINPROGRESS)
+			die_errno("sendto(MSG_FASTOPEN)", errno);
+		finish_connect(fd, deadline);
+		n = 0;
+	}
+	deadline = now_ms() + CONNECT_TIMEOUT_MS;
+	send_all(fd, payload + n, len - (size_t)n, deadline);
+	finish_tcp(fd, deadline);
+	fprintf(stderr, "%s: fast open connection, sent %zu bytes (%zd in the SYN)\n",
+		prog_what, len, n);
+	close(fd);
+	return EXIT_OK;
+}
+
+static int cmd_udp(const char *addr, const char *port, const char *payload,
+		   bool connected)
+{
+	struct target t;
+	size_t len = strlen(payload);
+	ssize_t n;
+	int fd;
+
+	parse_target(addr, port, &t);
+	fd = open_socket(t.family, SOCK_DGRAM, 0);
+	if (connected) {
+		if (connect(fd, (struct sockaddr *)&t.ss, t.len) < 0)
+			die_errno("connect", errno);
+		n = send(fd, payload, len, 0);
+		if (n < 0)
+			die_errno("send", errno);
+	} else {
+		n = sendto(fd, payload, len, 0, (struct sockaddr *)&t.ss, t.len);
+		if (n < 0)
+			die_errno("sendto", errno);
+	}
+	fprintf(stderr, "%s: sent %zd bytes\n", prog_what, n);
+	close(fd);
+	return EXIT_OK;
+}
+
+static uint16_t inet_csum(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint32_t sum = 0;
+
+	for (; len > 1; p += 2, len -= 2)
+		sum += (uint32_t)(p[0] << 8 | p[1]);
+	if (len)
+		sum += (uint32_t)(p[0] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* Is buf (as a socket of this kind delivers it) the echo reply we wait
+ * for? Raw IPv4 sockets deliver the IP header too; ping sockets rewrite the
+ * identifier, so only the sequence number is compared there. */
+static bool is_echo_reply(const uint8_t *buf, size_t len, int family, bool raw,
+			  uint16_t id, uint16_t seq)
+{
+	if (family == AF_INET && raw) {
+		size_t ihl;
+
+		if (len < sizeof(struct ip))
+			return false;
+		ihl = (size_t)(buf[0] & 0x0f) * 4;
+		if (len < ihl + 8)
+			return false;
+		buf += ihl;
+		len -= ihl;
+	}
+	if (len < 8)
+		return false;
+	if (buf[0] != (family == AF_INET ? ICMP_ECHOREPLY : ICMP6_ECHO_REPLY))
+		return false;
+	if (raw && memcmp(buf + 4, &id, 2))
+		return false;
+	return !memcmp(buf + 6, &seq, 2);
+}
+
+/* One echo request, then wait for the reply. raw: SOCK_RAW, else a ping
+ * socket (SOCK_DGRAM). */
+static int cmd_echo(const char *addr, bool raw)
+{
+	struct target t;
+	uint8_t req[64] = { 0 }, buf[1500];
+	uint16_t id = htons((uint16_t)(getpid() & 0xffff)), seq = htons(1);
+	int64_t deadline;
+	int fd;
+
+	parse_target(addr, NULL, &t);
+	fd = open_socket(t.family, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK,
+			 t.family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+	req[0] = t.family == AF_INET ? ICMP_ECHO : ICMP6_ECHO_REQUEST;
+	memcpy(req + 4, &id, 2);
+	memcpy(req + 6, &seq, 2);
+	memcpy(req + 8, "claude-bpf probe", 16);
+	/* The kernel sums ICMPv6 and ping sockets itself; raw IPv4 is ours. */
+	if (t.family == AF_INET && raw) {
+		uint16_t sum = inet_csum(req, sizeof(req));
+
+		memcpy(req + 2, &sum, 2);
+	}
+	if (sendto(fd, req, sizeof(req), 0, (struct sockaddr *)&t.ss, t.len) < 0)
+		die_errno("sendto", errno);
+	deadline = now_ms() + REPLY_TIMEOUT_MS;
+	for (;;) {
+		ssize_t n;
+
+		if (!wait_fd(fd, POLLIN, deadline))
+			die_timeout("waiting for the echo reply");
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			die_errno("recv", errno);
+		if (is_echo_reply(buf, (size_t)n, t.family, raw, id, seq))
+			break;
+	}
+	fprintf(stderr, "%s: echo reply received\n", prog_what);
+	close(fd);
+	return EXIT_OK;
+}
+
+static int cmd_packet(void)
+{
+	int fd = open_socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+
+	fprintf(stderr, "%s: AF_PACKET socket created\n", prog_what);
+	close(fd);
+	return EXIT_OK;
+}
+
+/* Skips a (possibly compressed) DNS name; returns the offset after it or
+ * 0 when it runs past the message. */
+static size_t dns_skip_name(const uint8_t *m, size_t len, size_t off)
+{
+	while (off < len) {
+		uint8_t l = m[off];
+
+		if (l == 0)
+			return off + 1;
+		if ((l & 0xc0) == 0xc0)
+			return off + 2 <= len ? off + 2 : 0;
+		off += 1 + (size_t)l;
+	}
+	return 0;
+}
+
+/* A minimal stub resolver, to check the test's DNS server and that DNS
+ * through the sandbox reaches it. Prints each address of the answer. */
+static int cmd_dns(const char *server, const char *name, const char *type)
+{
+	struct target t;
+	uint8_t q[512], r[1500];
+	uint16_t qtype, qid = htons((uint16_t)(getpid() & 0xffff));
+	size_t qlen = 12, off;
+	const char *label = name;
+	int fd, answers = 0, printed = 0;
+	int64_t deadline;
+	ssize_t n;
+
+	if (!strcmp(type, "A"))
+		qtype = 1;
+	else if (!strcmp(type, "AAAA"))
+		qtype = 28;
+	else
+		usage();
+	parse_target(server, "53", &t);
+	memset(q, 0, sizeof(q));
+	memcpy(q, &qid, 2);
+	q[2] = 0x01;                /* recursion desired */
+	q[5] = 1;                   /* one question */
+	while (*label) {
+		const char *dot = strchr(label, '.');
+		size_t l = dot ? (size_t)(dot - label) : strlen(label);
+
+		if (l == 0 || l > 63 || qlen + l + 6 > sizeof(q)) {
+			fprintf(stderr, "probe: invalid name '%s'\n", name);
+			return EXIT_OTHER;
+		}
+		q[qlen++] = (uint8_t)l;
+		memcpy(q + qlen, label, l);
+		qlen += l;
+		label += l + (dot ? 1 : 0);
+	}
+	q[qlen++] = 0;
+	q[qlen++] = (uint8_t)(qtype >> 8);
+	q[qlen++] = (uint8_t)qtype;
+	q[qlen++] = 0;
+	q[qlen++] = 1;              /* class IN */
+
+	fd = open_socket(t.family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	if (sendto(fd, q, qlen, 0, (struct sockaddr *)&t.ss, t.len) < 0)
+		die_errno("sendto", errno);
+	deadline = now_ms() + REPLY_TIMEOUT_MS;
+	for (;;) {
+		if (!wait_fd(fd, POLLIN, deadline))
+			die_timeout("waiting for the DNS answer");
+		n = recv(fd, r, sizeof(r), 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			die_errno("recv", errno);
+		if (n >= 12 && !memcmp(r, q, 2) && (r[2] & 0x80))
+			break;
+	}
+	if (r[3] & 0x0f) {
+		fprintf(stderr, "%s: DNS answer code %d\n", prog_what, r[3] & 0x0f);
+		return EXIT_OTHER;
+	}
+	answers = r[6] << 8 | r[7];
+	off = dns_skip_name(r, (size_t)n, 12);
+	off = off ? off + 4 : 0;    /* qtype, qclass */
+	for (int i = 0; i < answers && off && off < (size_t)n; i++) {
+		size_t rdlen;
+		uint16_t rtype;
+		char text[INET6_ADDRSTRLEN];
+
+		off = dns_skip_name(r, (size_t)n, off);
+		if (!off || off + 10 > (size_t)n)
+			break;
+		rtype = (uint16_t)(r[off] << 8 | r[off + 1]);
+		rdlen = (size_t)(r[off + 8] << 8 | r[off + 9]);
+		off += 10;
+		if (off + rdlen > (size_t)n)
+			break;
+		if ((rtype == 1 && rdlen == 4 &&
+		     inet_ntop(AF_INET, r + off, text, sizeof(text))) ||
+		    (rtype == 28 && rdlen == 16 &&
+		     inet_ntop(AF_INET6, r + off, text, sizeof(text)))) {
+			printf("%s\n", text);
+			printed++;
+		}
+		off += rdlen;
+	}
+	close(fd);
+	if (!printed) {
+		fprintf(stderr, "%s: no %s record for %s\n", prog_what, type, name);
+		return EXIT_OTHER;
+	}
+	fprintf(stderr, "%s: %d %s record(s)\n", prog_what, printed, type);
+	return EXIT_OK;
+}
+
+/* Appends one payload as one line, in one write so lines never mix. */
+static void log_payload(int logfd, const char *buf, size_t len)
+{
+	char line[65536 + 1];
+
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (!len)
+		return;
+	if (len > sizeof(line) - 1)
+		len = sizeof(line) - 1;
+	memcpy(line, buf, len);
+	for (size_t i = 0; i < len; i++)
+		if (line[i] == '\n')
+			line[i] = ' ';
+	line[len] = '\n';
+	if (write(logfd, line, len + 1) < 0)
+		die_errno("write(LOGFILE)", errno);
+}
+
+static void serve_tcp(int fd, int logfd)
+{
+	static char buf[65536];
+	int qlen = 16;
+	struct timeval tv = { .tv_sec = SERVER_READ_TIMEOUT_S };
+
+	/* Accept data in the SYN too, so a Fast Open that got through shows. */
+	setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen));
+	if (listen(fd, 64) < 0)
+		die_errno("listen", errno);
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		size_t got = 0;
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			die_errno("accept", errno);
+		}
+		setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		for (;;) {
+			ssize_t n = recv(c, buf + got, sizeof(buf) - 1 - got, 0);
+
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+			if (got == sizeof(buf) - 1)
+				break;
+		}
+		log_payload(logfd, buf, got);
+		close(c);
+	}
+}
+
+static void serve_udp(int fd, int logfd)
+{
+	static char buf[65536];
+
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("recv", errno);
+		}
+		log_payload(logfd, buf, (size_t)n);
+	}
+}
+
+static int cmd_listen(const char *proto, const char *addr, const char *port,
+		      const char *logfile)
+{
+	struct target t;
+	int fd, logfd, one = 1;
+	bool tcp;
+
+	if (!strcmp(proto, "tcp"))
+		tcp = true;
+	else if (!strcmp(proto, "udp"))
+		tcp = false;
+	else
+		usage();
+	parse_target(addr, port, &t);
+	logfd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (logfd < 0)
+		die_errno("open(LOGFILE)", errno);
+	fd = open_socket(t.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (t.family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&t.ss, t.len) < 0)
+		die_errno("bind", errno);
+	if (tcp)
+		serve_tcp(fd, logfd);
+	else
+		serve_udp(fd, logfd);
+	return EXIT_OTHER;
+}
+
+int main(int argc, char **argv)
+{
+	static char what[256];
+	const char *cmd;
+
+	if (argc < 2)
+		usage();
+	cmd = argv[1];
+	snprintf(what, sizeof(what), "probe %s%s%s%s%s", cmd,
+		 argc > 2 ? " " : "", argc > 2 ? argv[2] : "",
+		 argc > 3 ? " " : "", argc > 3 ? argv[3] : "");
+	prog_what = what;
+
+	if (!strcmp(cmd, "tcp") && (argc == 4 || argc == 5))
+		return cmd_tcp(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
+	if (!strcmp(cmd, "tcp-fastopen") && argc == 5)
+		return cmd_tcp_fastopen(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "udp-sendto") && argc == 5)
+		return cmd_udp(argv[2], argv[3], argv[4], false);
+	if (!strcmp(cmd, "udp-connect") && argc == 5)
+		return cmd_udp(argv[2], argv[3], argv[4], true);
+	if (!strcmp(cmd, "raw") && argc == 3)
+		return cmd_echo(argv[2], true);
+	if (!strcmp(cmd, "ping") && argc == 3)
+		return cmd_echo(argv[2], false);
+	if (!strcmp(cmd, "packet") && argc == 2)
+		return cmd_packet();
+	if (!strcmp(cmd, "dns") && argc == 5)
+		return cmd_dns(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "listen") && argc == 6)
+		return cmd_listen(argv[2], argv[3], argv[4], argv[5]);
+	usage();
+}

@@ -1,0 +1,632 @@
+/* load, unload, status and check: the policy commands of claude-bpf. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "cgroup.h"
+#include "commands.h"
+#include "config.h"
+#include "log.h"
+#include "policy.h"
+#include "resolve.h"
+#include "rules.h"
+#include "store.h"
+
+#define MAX_RESOLVERS 16
+
+static const char *const reason_names[CBPF_REASON__COUNT] = {
+	[CBPF_REASON_NO_POLICY] = "no_policy",
+	[CBPF_REASON_NO_RULE] = "no_rule",
+	[CBPF_REASON_DENY_RULE] = "deny_rule",
+	[CBPF_REASON_EXPIRED] = "expired",
+	[CBPF_REASON_LOOPBACK] = "loopback",
+	[CBPF_REASON_SOCKET_TYPE] = "socket_type",
+	[CBPF_REASON_BAD_PACKET] = "bad_packet",
+};
+
+int cbpf_usage_error(const char *cmd, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "claude-bpf: %s\ntry 'claude-bpf %s%s--help'\n", buf,
+		cmd ? cmd : "", cmd ? " " : "");
+	return EXIT_USAGE;
+}
+
+int cbpf_need_root(const char *cmd)
+{
+	if (geteuid() == 0)
+		return 0;
+	cbpf_error("%s needs root for its bpf() calls (run it with sudo)", cmd);
+	return 1;
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - len < 4096) {
+			char *b = realloc(buf, cap = cap ? cap * 2 : 8192);
+
+			if (!b) {
+				free(buf);
+				fclose(f);
+				errno = ENOMEM;
+				return NULL;
+			}
+			buf = b;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	if (ferror(f)) {
+		int e = errno;
+
+		free(buf);
+		fclose(f);
+		errno = e;
+		return NULL;
+	}
+	fclose(f);
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		free(buf);
+		errno = EILSEQ;   /* a NUL byte: not a text file */
+		return NULL;
+	}
+	return buf;
+}
+
+static size_t host_resolvers(uint8_t (*out)[16], size_t max)
+{
+	char *text = read_file("/etc/resolv.conf");
+	size_t n = text ? cbpf_parse_resolv_conf(text, out, max) : 0;
+
+	free(text);
+	return n;
+}
+
+static void print_errors(const struct cbpf_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		cbpf_error("%s", e->msg[i]);
+}
+
+/* Parses, resolves and compiles CONF. Errors are printed; returns 0 or 1. */
+static int ruleset_from_file(const char *path, struct cbpf_ruleset *rs)
+{
+	uint8_t servers[MAX_RESOLVERS][16];
+	struct cbpf_errors errs = {};
+	struct cbpf_conf conf = {};
+	struct cbpf_resolved *res = NULL;
+	const char **hosts = NULL;
+	unsigned *lines = NULL;
+	size_t nservers = 0, nhosts = 0;
+	char *text = read_file(path);
+	int rc = 1, err;
+
+	if (!text) {
+		cbpf_error("cannot read '%s': %s", path, strerror(errno));
+		return 1;
+	}
+	err = cbpf_conf_parse(path, text, &conf, &errs);
+	if (err) {
+		if (errs.n == 0)
+			cbpf_error("cannot parse '%s': %s", path, strerror(-err));
+		goto out;
+	}
+	/* The loader resolves through the resolvers the sandbox may use. */
+	for (size_t i = 0; i < conf.ndns && nservers < MAX_RESOLVERS; i++)
+		memcpy(servers[nservers++], conf.dns[i].addr, 16);
+	if (conf.ndns == 0)
+		nservers = host_resolvers(servers, MAX_RESOLVERS);
+
+	hosts = calloc(conf.n + 1, sizeof(*hosts));
+	lines = calloc(conf.n + 1, sizeof(*lines));
+	res = calloc(conf.n + 1, sizeof(*res));
+	if (!hosts || !lines || !res) {
+		cbpf_error("out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < conf.n; i++) {
+		bool seen = false;
+
+		if (!conf.entries[i].is_host)
+			continue;
+		for (size_t j = 0; j < nhosts && !seen; j++)
+			seen = strcmp(hosts[j], conf.entries[i].host) == 0;
+		if (!seen) {
+			hosts[nhosts] = conf.entries[i].host;
+			lines[nhosts++] = conf.entries[i].line;
+		}
+	}
+	if (cbpf_resolve_all(path, hosts, lines, nhosts, (const uint8_t (*)[16])servers,
+			     nservers, res, &errs))
+		goto out;
+	/* Resolved addresses never expire until the refresher exists to renew
+	 * them; the kernel already honours expires_ns where it is set. */
+	err = cbpf_rules_compile(&conf, res, nhosts, (const uint8_t (*)[16])servers,
+				 nservers, 0, rs);
+	if (err) {
+		cbpf_error("cannot compile '%s': %s", path, strerror(-err));
+		goto out;
+	}
+	rc = 0;
+out:
+	print_errors(&errs);
+	cbpf_errors_free(&errs);
+	if (res)
+		cbpf_resolved_free(res, nhosts);
+	free(res);
+	free(hosts);
+	free(lines);
+	cbpf_conf_free(&conf);
+	free(text);
+	return rc;
+}
+
+/* The host's own addresses, denied by the internet policy. */
+static size_t own_addresses(uint8_t (*out)[16], size_t max)
+{
+	struct ifaddrs *ifa, *i;
+	size_t n = 0;
+
+	if (getifaddrs(&ifa))
+		return 0;
+	for (i = ifa; i && n < max; i = i->ifa_next) {
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			memset(out[n], 0, 10);
+			out[n][10] = out[n][11] = 0xff;
+			memcpy(&out[n++][12], &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			memcpy(out[n++], &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		}
+	}
+	freeifaddrs(ifa);
+	return n;
+}
+
+static int builtin_ruleset(bool internet, struct cbpf_ruleset *rs)
+{
+	uint8_t own[256][16], dns[MAX_RESOLVERS][16];
+	size_t nown, ndns;
+	int err;
+
+	if (!internet)
+		err = cbpf_rules_none(rs);
+	else {
+		nown = own_addresses(own, 256);
+		ndns = host_resolvers(dns, MAX_RESOLVERS);
+		err = cbpf_rules_internet((const uint8_t (*)[16])own, nown,
+					  (const uint8_t (*)[16])dns, ndns, rs);
+	}
+	if (err)
+		cbpf_error("cannot build the built-in policy: %s", strerror(-err));
+	return err ? 1 : 0;
+}
+
+static const char *proto_name(uint8_t proto)
+{
+	return proto == CBPF_PROTO_TCP ? "tcp" : proto == CBPF_PROTO_UDP ? "udp" :
+	       proto == CBPF_PROTO_ANY ? "any" : "other";
+}
+
+static void print_rules(const struct cbpf_ruleset *rs, bool json)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct cbpf_rule_entry *e = &rs->v[i];
+		const char *host = e->val.host && e->val.host <= rs->nhosts ?
+				   rs->hosts[e->val.host - 1] : NULL;
+		char addr[INET6_ADDRSTRLEN + 8];
+		unsigned port = ntohs(e->key.port);
+
+		cbpf_format_prefix(e->key.addr, cbpf_key_addr_prefix(&e->key), addr,
+				   sizeof(addr));
+		if (json) {
+			printf("%s{\"action\":\"%s\",\"address\":\"%s\",\"proto\":\"%s\","
+			       "\"port\":%u,\"host\":", i ? "," : "",
+			       e->val.action == CBPF_ACTION_ALLOW ? "allow" : "deny",
+			       addr, proto_name(e->key.proto), port);
+			if (host)
+				cbpf_json_string(stdout, host);
+			else
+				fputs("null", stdout);
+			printf(",\"expires_ns\":%llu}", (unsigned long long)e->val.expires_ns);
+			continue;
+		}
+		printf("    %-5s %-40s %-4s ", e->val.action == CBPF_ACTION_ALLOW ?
+		       "allow" : "deny", addr, proto_name(e->key.proto));
+		if (port)
+			printf("%-6u", port);
+		else
+			printf("%-6s", "*");
+		if (host)
+			printf(" %s", host);
+		if (e->val.expires_ns)
+			printf(" (expires at boot+%llus)",
+			       (unsigned long long)(e->val.expires_ns / 1000000000ull));
+		putchar('\n');
+	}
+}
+
+/* podman's --cgroup-parent for an enforcement cgroup: a slice for the
+ * systemd manager (rootless when below user@UID.service), else a path. */
+static int podman_parent(const char *mount, const char *path, char *out, size_t len)
+{
+	const char *user = strstr(path, "/user@");
+	size_t plen = strlen(path);
+	bool systemd = plen > 6 && strcmp(path + plen - 6, ".slice") == 0;
+	uid_t uid = user ? (uid_t)strtoul(user + 6, NULL, 10) : 0;
+
+	return cbpf_podman_cgroup_parent(mount, path,
+					 systemd ? CBPF_CGM_SYSTEMD : CBPF_CGM_CGROUPFS,
+					 systemd && user, uid, out, len);
+}
+
+static int open_store_or_report(struct cbpf_store *s, bool create)
+{
+	const char *what;
+	int err = cbpf_store_open(s, create, &what);
+
+	if (err == -ENOENT && !create)
+		return -ENOENT;
+	if (err)
+		cbpf_error("cannot %s: %s%s", what, strerror(-err),
+			   err == -EPERM ? " (run as root)" : "");
+	return err;
+}
+
+int cmd_load(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "cgroup-parent", required_argument, NULL, 'p' },
+		{ "cgroup-manager", required_argument, NULL, 'm' },
+		{ "internet", no_argument, NULL, 'I' },
+		{ "none", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *name = "default", *parent = NULL, *conf = NULL, *what;
+	enum cbpf_cgroup_manager mgr = CBPF_CGM_CGROUPFS;
+	int builtin = 0, c, err, rc = 1;
+	char mount[PATH_MAX], path[PATH_MAX], pparent[PATH_MAX];
+	struct cbpf_ruleset rs = {};
+	struct cbpf_store s;
+
+	while ((c = getopt_long(argc, argv, "+n:p:m:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': name = optarg; break;
+		case 'p': parent = optarg; break;
+		case 'm':
+			if (strcmp(optarg, "cgroupfs") == 0)
+				mgr = CBPF_CGM_CGROUPFS;
+			else if (strcmp(optarg, "systemd") == 0)
+				mgr = CBPF_CGM_SYSTEMD;
+			else
+				return cbpf_usage_error("load", "unknown cgroup manager '%s' "
+							"(cgroupfs or systemd)", optarg);
+			break;
+		case 'I': case 'N':
+			if (builtin && builtin != c)
+				return cbpf_usage_error("load", "--internet and --none exclude each other");
+			builtin = c;
+			break;
+		case 'h':
+			printf("usage: claude-bpf load [--name NAME] [--cgroup-parent PATH]\n"
+			       "                      [--cgroup-manager cgroupfs|systemd]\n"
+			       "                      (CONF | --internet | --none)\n");
+			return 0;
+		default:
+			return cbpf_usage_error("load", "invalid option");
+		}
+	}
+	if (optind < argc)
+		conf = argv[optind++];
+	if (optind < argc)
+		return cbpf_usage_error("load", "unexpected argument '%s'", argv[optind]);
+	if (!conf == !builtin)
+		return cbpf_usage_error("load", "give exactly one of CONF, --internet, --none");
+	if (!cbpf_policy_name_valid(name))
+		return cbpf_usage_error("load", "invalid policy name '%s': use 1 to %d of "
+					"A-Z a-z 0-9 _", name, CBPF_NAME_MAX - 1);
+	if (cbpf_need_root("load"))
+		return 1;
+
+	if (conf ? ruleset_from_file(conf, &rs) : builtin_ruleset(builtin == 'I', &rs))
+		goto out;
+	if ((err = cbpf_cgroup2_mount(mount, sizeof(mount)))) {
+		cbpf_error("no cgroup v2 hierarchy is mounted (claude-bpf attaches to "
+			   "cgroup v2; boot with systemd.unified_cgroup_hierarchy=1 "
+			   "or mount cgroup2)");
+		goto out;
+	}
+	err = cbpf_enforcement_path(mount, parent, mgr, false, 0, name, path, sizeof(path));
+	if (!err)
+		err = podman_parent(mount, path, pparent, sizeof(pparent));
+	if (err) {
+		cbpf_error("invalid enforcement cgroup for policy '%s' below '%s'%s%s",
+			   name, mount, parent ? " with --cgroup-parent " : "",
+			   parent ? parent : "");
+		goto out;
+	}
+	if (open_store_or_report(&s, true))
+		goto out;
+	err = cbpf_policy_apply(&s, name, mount, path, &rs, &what);
+	if (err == -EEXIST)
+		cbpf_error("policy '%s' or cgroup '%s' already belongs to another "
+			   "policy; unload it first", name, path);
+	else if (err)
+		cbpf_error("cannot %s '%s': %s%s", what, path, strerror(-err),
+			   err == -EPERM ? " (run as root)" : "");
+	else {
+		printf("policy '%s': %zu rules enforced on %s\n", name, rs.n, path);
+		printf("podman: --cgroup-parent=%s\n", pparent);
+		rc = 0;
+	}
+	cbpf_store_close(&s);
+out:
+	cbpf_ruleset_free(&rs);
+	return rc;
+}
+
+int cmd_unload(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool all = false, force = false;
+	char mount[PATH_MAX], names[CBPF_MAX_POLICIES][CBPF_NAME_MAX];
+	size_t n = 0;
+	struct cbpf_store s;
+	int c, rc = 0;
+
+	while ((c = getopt_long(argc, argv, "+afh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': all = true; break;
+		case 'f': force = true; break;
+		case 'h':
+			printf("usage: claude-bpf unload [--force] (NAME | --all)\n");
+			return 0;
+		default:
+			return cbpf_usage_error("unload", "invalid option");
+		}
+	}
+	if (all && optind < argc)
+		return cbpf_usage_error("unload", "give NAME or --all, not both");
+	if (argc - optind > 1)
+		return cbpf_usage_error("unload", "unexpected argument '%s'", argv[optind + 1]);
+	if (!all)
+		snprintf(names[n++], CBPF_NAME_MAX, "%s",
+			 optind < argc ? argv[optind] : "default");
+	if (cbpf_need_root("unload"))
+		return 1;
+	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
+		cbpf_error("no cgroup v2 hierarchy is mounted");
+		return 1;
+	}
+	if (open_store_or_report(&s, false)) {
+		if (all)
+			return 0;   /* nothing loaded: nothing to do */
+		cbpf_error("no policy '%s' is loaded", names[0]);
+		return 1;
+	}
+	if (all) {
+		__u64 key, *prev = NULL;
+		struct cbpf_policy p;
+
+		while (bpf_map_get_next_key(s.policies_fd, prev, &key) == 0 &&
+		       n < CBPF_MAX_POLICIES) {
+			if (bpf_map_lookup_elem(s.policies_fd, &key, &p) == 0)
+				snprintf(names[n++], CBPF_NAME_MAX, "%s", p.name);
+			prev = &key;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *what;
+		int nprocs = 0, err = cbpf_policy_remove(&s, names[i], mount, force,
+							  &nprocs, &what);
+
+		if (err == -ENOENT && strcmp(what, "find the policy") == 0)
+			cbpf_error("no policy '%s' is loaded", names[i]);
+		else if (err == -EBUSY && !force)
+			cbpf_error("policy '%s' still has %d process%s in its cgroup; stop "
+				   "them, or use --force to kill them", names[i], nprocs,
+				   nprocs == 1 ? "" : "es");
+		else if (err)
+			cbpf_error("cannot %s of policy '%s': %s", what, names[i],
+				   strerror(-err));
+		else {
+			printf("policy '%s' unloaded\n", names[i]);
+			continue;
+		}
+		rc = 1;
+	}
+	/* With no policy left, remove_if_unused closed the store already. */
+	if (s.policies_fd >= 0)
+		cbpf_store_close(&s);
+	return rc;
+}
+
+struct status_ctx {
+	struct cbpf_store *s;
+	const char *only;
+	const char *mount;
+	bool json;
+	size_t shown;
+	int rc;
+};
+
+static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
+{
+	struct status_ctx *ctx = arg;
+	uint64_t counts[CBPF_REASON__COUNT];
+	char path[PATH_MAX], pparent[PATH_MAX] = "";
+	struct cbpf_ruleset rs;
+	unsigned attached = cbpf_store_attached(p->name, cg);
+	int err;
+
+	if (ctx->only && strncmp(ctx->only, p->name, CBPF_NAME_MAX))
+		return 0;
+	snprintf(path, sizeof(path), "%s%s", ctx->mount, p->cgroup);
+	podman_parent(ctx->mount, path, pparent, sizeof(pparent));
+	err = cbpf_policy_read_rules(ctx->s, p->id, &rs);
+	if (!err)
+		err = cbpf_policy_counters(ctx->s, cg, counts);
+	if (err) {
+		cbpf_ruleset_free(&rs);
+		cbpf_error("cannot read policy '%s': %s", p->name, strerror(-err));
+		ctx->rc = 1;
+		return 0;
+	}
+	if (ctx->json) {
+		printf("%s{\"name\":", ctx->shown ? "," : "");
+		cbpf_json_string(stdout, p->name);
+		printf(",\"cgroup\":");
+		cbpf_json_string(stdout, path);
+		printf(",\"cgroup_id\":%llu,\"policy_id\":%u,\"cgroup_parent\":",
+		       (unsigned long long)cg, p->id);
+		cbpf_json_string(stdout, pparent);
+		printf(",\"programs\":[");
+		for (int h = 0, first = 1; h < CBPF_HOOK__COUNT; h++)
+			if (attached & (1u << h)) {
+				printf("%s\"%s\"", first ? "" : ",", cbpf_hook_name(h));
+				first = 0;
+			}
+		printf("],\"rules\":[");
+		print_rules(&rs, true);
+		printf("],\"denied\":{");
+		for (int r = 0; r < CBPF_REASON__COUNT; r++)
+			printf("%s\"%s\":%llu", r ? "," : "", reason_names[r],
+			       (unsigned long long)counts[r]);
+		printf("}}");
+	} else {
+		printf("policy %s\n  cgroup:   %s (id %llu)\n  podman:   --cgroup-parent=%s\n"
+		       "  programs:", p->name, path, (unsigned long long)cg, pparent);
+		for (int h = 0; h < CBPF_HOOK__COUNT; h++)
+			if (attached & (1u << h))
+				printf(" %s", cbpf_hook_name(h));
+		if (attached != (1u << CBPF_HOOK__COUNT) - 1)
+			printf("  (NOT ALL ATTACHED: reload the policy)");
+		printf("\n  rules:    %zu\n", rs.n);
+		print_rules(&rs, false);
+		printf("  denied:  ");
+		for (int r = 0; r < CBPF_REASON__COUNT; r++)
+			if (counts[r])
+				printf(" %s %llu", reason_names[r], (unsigned long long)counts[r]);
+		printf("\n");
+	}
+	ctx->shown++;
+	cbpf_ruleset_free(&rs);
+	return 0;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	char mount[PATH_MAX];
+	struct cbpf_store s;
+	struct status_ctx ctx = { .s = &s, .mount = mount };
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': ctx.json = cbpf_json = true; break;
+		case 'h':
+			printf("usage: claude-bpf status [NAME] [--json]\n");
+			return 0;
+		default:
+			return cbpf_usage_error("status", "invalid option");
+		}
+	}
+	if (optind < argc)
+		ctx.only = argv[optind++];
+	if (optind < argc)
+		return cbpf_usage_error("status", "unexpected argument '%s'", argv[optind]);
+	if (cbpf_need_root("status"))
+		return 1;
+	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
+		cbpf_error("no cgroup v2 hierarchy is mounted");
+		return 1;
+	}
+	err = open_store_or_report(&s, false);
+	if (err && err != -ENOENT)
+		return 1;
+	if (ctx.json)
+		printf("{\"policies\":[");
+	if (!err) {
+		cbpf_store_each_policy(&s, show_policy, &ctx);
+		cbpf_store_close(&s);
+	}
+	if (ctx.json)
+		printf("]}\n");
+	else if (!ctx.shown && !ctx.only)
+		printf("no policy loaded\n");
+	if (ctx.only && !ctx.shown) {
+		cbpf_error("no policy '%s' is loaded", ctx.only);
+		return 1;
+	}
+	return ctx.rc;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct cbpf_ruleset rs = {};
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = cbpf_json = true; break;
+		case 'h':
+			printf("usage: claude-bpf check [--json] CONF\n");
+			return 0;
+		default:
+			return cbpf_usage_error("check", "invalid option");
+		}
+	}
+	if (argc - optind != 1)
+		return cbpf_usage_error("check", "give one CONF file");
+	if (ruleset_from_file(argv[optind], &rs))
+		return 1;
+	if (json) {
+		printf("{\"rules\":[");
+		print_rules(&rs, true);
+		printf("]}\n");
+	} else {
+		printf("%s: %zu rules\n", argv[optind], rs.n);
+		print_rules(&rs, false);
+	}
+	cbpf_ruleset_free(&rs);
+	return 0;
+}

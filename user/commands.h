@@ -1,0 +1,21 @@
+/* The subcommands of claude-bpf. Each returns the exit status: 0 success,
+ * 1 failure, 2 usage error. */
+#ifndef CBPF_COMMANDS_H
+#define CBPF_COMMANDS_H
+
+#define EXIT_USAGE 2
+
+int cmd_load(int argc, char **argv);
+int cmd_unload(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+
+/* "claude-bpf: MSG\ntry 'claude-bpf CMD --help'" and EXIT_USAGE. */
+int cbpf_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Root is needed for every bpf() call here; says so once. */
+int cbpf_need_root(const char *cmd);
+
+#endif

@@ -1,0 +1,54 @@
+/* The error sink and JSON string output shared by every command. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <bpf/libbpf.h>
+#include "log.h"
+
+bool cbpf_verbose;
+bool cbpf_json;
+
+void cbpf_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+void cbpf_error(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (cbpf_json) {
+		fputs("{\"error\": ", stdout);
+		cbpf_json_string(stdout, buf);
+		fputs("}\n", stdout);
+	}
+	fprintf(stderr, "claude-bpf: %s\n", buf);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	(void)level;
+	if (!cbpf_verbose)
+		return 0;   /* the caller reports the failure once, in words */
+	return vfprintf(stderr, fmt, ap);
+}
+
+void cbpf_log_setup_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}

@@ -1,0 +1,18 @@
+/* The one error sink of the command: "claude-bpf: ..." on stderr, or
+ * {"error": "..."} on stdout in JSON mode. Library modules never print. */
+#ifndef CBPF_LOG_H
+#define CBPF_LOG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+extern bool cbpf_verbose;   /* -v: libbpf's messages and the verifier log */
+extern bool cbpf_json;      /* --json: errors as JSON objects */
+
+void cbpf_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Routes libbpf's messages: warnings only with -v. */
+void cbpf_log_setup_libbpf(void);
+/* Writes `s` as a JSON string literal, quotes included. */
+void cbpf_json_string(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,53 @@
+/* claude-bpf: hold a cgroup's network to an allowlist with eBPF. The entry
+ * point dispatches to one handler per subcommand. */
+#include <stdio.h>
+#include <string.h>
+#include "commands.h"
+#include "log.h"
+
+#define CBPF_VERSION "0.1.0"
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "load",   cmd_load,   "enforce a policy: load [--name NAME] (CONF | --internet | --none)" },
+	{ "unload", cmd_unload, "remove a policy: unload [--force] (NAME | --all)" },
+	{ "status", cmd_status, "show policies, rules and denials: status [NAME] [--json]" },
+	{ "check",  cmd_check,  "parse and resolve a file, change nothing: check CONF" },
+	{ "exec",   cmd_exec,   "run a command inside a policy: exec [--policy NAME] -- CMD" },
+};
+
+static void help(void)
+{
+	printf("usage: claude-bpf [-v] COMMAND [ARGS...]\n\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %-7s %s\n", commands[i].name, commands[i].summary);
+	printf("\n'claude-bpf COMMAND --help' shows a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))
+			cbpf_verbose = true;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			help();
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("claude-bpf " CBPF_VERSION "\n");
+			return 0;
+		} else
+			return cbpf_usage_error(NULL, "unknown option '%s'", argv[i]);
+	}
+	if (i >= argc)
+		return cbpf_usage_error(NULL, "no command given");
+	cbpf_log_setup_libbpf();
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+		if (!strcmp(argv[i], commands[c].name))
+			return commands[c].fn(argc - i, argv + i);
+	return cbpf_usage_error(NULL, "unknown command '%s'", argv[i]);
+}

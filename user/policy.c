@@ -1,0 +1,343 @@
+/* Applying, replacing and removing policies in the shared maps. */
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "cgroup.h"
+#include "policy.h"
+
+static uint64_t boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Deletes every entry of `map_fd` whose key's u32 at `id_offset` is `id`.
+ * Keys are collected first: deleting while iterating would skip some. */
+static int delete_where_id(int map_fd, size_t key_size, size_t id_offset,
+			   uint32_t id)
+{
+	unsigned char key[64], *keys = NULL;
+	size_t n = 0, cap = 0;
+	void *prev = NULL;
+	int err = 0;
+
+	while (bpf_map_get_next_key(map_fd, prev, key) == 0) {
+		uint32_t kid;
+
+		memcpy(&kid, key + id_offset, sizeof(kid));
+		if (kid == id) {
+			if (n == cap) {
+				unsigned char *k = realloc(keys, (cap = cap ? cap * 2 : 256) * key_size);
+
+				if (!k) {
+					err = -ENOMEM;
+					goto out;
+				}
+				keys = k;
+			}
+			memcpy(keys + n++ * key_size, key, key_size);
+		}
+		prev = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(map_fd, keys + i * key_size) && errno != ENOENT && !err)
+			err = -errno;
+out:
+	free(keys);
+	return err;
+}
+
+static int delete_rule_set(struct cbpf_store *s, uint32_t id)
+{
+	int err = delete_where_id(s->rules_fd, sizeof(struct cbpf_rule_key),
+				  offsetof(struct cbpf_rule_key, policy), id);
+	int err2 = delete_where_id(s->hostnames_fd, sizeof(struct cbpf_host_key),
+				   offsetof(struct cbpf_host_key, policy), id);
+	return err ? err : err2;
+}
+
+static int delete_counters(struct cbpf_store *s, uint64_t cgroup_id)
+{
+	for (uint32_t r = 0; r < CBPF_REASON__COUNT; r++) {
+		struct cbpf_counter_key k = { .cgroup_id = cgroup_id, .reason = r };
+
+		if (bpf_map_delete_elem(s->counters_fd, &k) && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
+/* The smallest rule set id no policy uses. */
+static uint32_t free_id(struct cbpf_store *s)
+{
+	bool used[CBPF_MAX_POLICIES * 2 + 2] = { false };
+	struct cbpf_policy p;
+	__u64 key, *prev = NULL;
+	uint32_t id = 1;
+
+	while (bpf_map_get_next_key(s->policies_fd, prev, &key) == 0) {
+		if (bpf_map_lookup_elem(s->policies_fd, &key, &p) == 0 &&
+		    p.id < sizeof(used) / sizeof(used[0]))
+			used[p.id] = true;
+		prev = &key;
+	}
+	while (used[id])
+		id++;
+	return id;
+}
+
+static int write_rule_set(struct cbpf_store *s, uint32_t id,
+			  const struct cbpf_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->nhosts; i++) {
+		struct cbpf_host_key k = { .policy = id, .host = (uint32_t)i + 1 };
+		struct cbpf_host h = {};
+
+		snprintf(h.name, sizeof(h.name), "%s", rs->hosts[i]);
+		if (bpf_map_update_elem(s->hostnames_fd, &k, &h, BPF_ANY))
+			return -errno;
+	}
+	for (size_t i = 0; i < rs->n; i++) {
+		struct cbpf_rule_key k = rs->v[i].key;
+
+		k.policy = id;
+		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
+		      const char *path, const struct cbpf_ruleset *rs,
+		      const char **what)
+{
+	struct cbpf_policy old = {}, p = { .flags = rs->flags };
+	bool replacing, created;
+	uint64_t other_cg;
+	struct stat st;
+	int cgfd = -1, err;
+	size_t mlen = strlen(mount);
+
+	*what = "use the enforcement cgroup";
+	if (strncmp(path, mount, mlen) || path[mlen] != '/' ||
+	    strlen(path + mlen) >= sizeof(p.cgroup))
+		return -EINVAL;
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	snprintf(p.cgroup, sizeof(p.cgroup), "%s", path + mlen);
+
+	*what = "create the enforcement cgroup";
+	created = stat(path, &st) != 0;
+	if ((err = cbpf_cgroup_create(path)))
+		return err;
+	cgfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0 || fstat(cgfd, &st)) {
+		err = -errno;
+		goto fail;
+	}
+	/* One name, one cgroup: moving a policy takes an unload first. */
+	*what = "match the policy to its cgroup";
+	replacing = bpf_map_lookup_elem(s->policies_fd, &st.st_ino, &old) == 0;
+	if ((replacing && strncmp(old.name, name, sizeof(old.name))) ||
+	    (!replacing && cbpf_store_find_policy(s, name, &other_cg, &old) == 0)) {
+		err = -EEXIST;
+		goto fail;
+	}
+
+	p.id = free_id(s);
+	p.loaded_ns = boottime_ns();
+	*what = "write the rules";
+	if ((err = delete_rule_set(s, p.id)) || (err = write_rule_set(s, p.id, rs)))
+		goto fail_rules;
+	*what = "attach the programs to the cgroup";
+	if ((err = cbpf_store_attach(s, name, cgfd)))
+		goto fail_rules;
+	*what = "switch the policy";
+	if (bpf_map_update_elem(s->policies_fd, &st.st_ino, &p, BPF_ANY)) {
+		err = -errno;
+		goto fail_rules;
+	}
+	close(cgfd);
+	/* The old rule set is unreachable now. */
+	*what = "delete the old rules";
+	return replacing ? delete_rule_set(s, old.id) : 0;
+
+fail_rules:
+	delete_rule_set(s, p.id);
+	if (!replacing)
+		cbpf_store_detach(name);
+fail:
+	if (cgfd >= 0)
+		close(cgfd);
+	if (created)
+		rmdir(path);
+	return err;
+}
+
+/* Kills every process of the cgroup tree and waits for them to go. */
+static int kill_all(const char *path)
+{
+	char file[PATH_MAX + 16];
+	int fd;
+
+	snprintf(file, sizeof(file), "%s/cgroup.kill", path);
+	fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t w = write(fd, "1", 1);
+
+		close(fd);
+		if (w != 1)
+			return -errno;
+	} else {
+		/* Before 5.14: freeze nothing, just kill what is listed until
+		 * nothing is (new children of dying processes are caught too). */
+		for (int round = 0; round < 50 && cbpf_cgroup_count_procs(path) > 0; round++) {
+			FILE *f;
+			int pid;
+
+			snprintf(file, sizeof(file), "%s/cgroup.procs", path);
+			f = fopen(file, "re");
+			if (!f)
+				break;
+			while (fscanf(f, "%d", &pid) == 1)
+				kill(pid, SIGKILL);
+			fclose(f);
+			usleep(20000);
+		}
+	}
+	for (int i = 0; i < 250 && cbpf_cgroup_count_procs(path) > 0; i++)
+		usleep(20000);
+	return cbpf_cgroup_count_procs(path) > 0 ? -EBUSY : 0;
+}
+
+int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount,
+		       bool force, int *nprocs, const char **what)
+{
+	struct cbpf_policy p;
+	uint64_t cg;
+	char path[PATH_MAX];
+	int err;
+
+	*what = "find the policy";
+	if ((err = cbpf_store_find_policy(s, name, &cg, &p)))
+		return err;
+	snprintf(path, sizeof(path), "%s%s", mount, p.cgroup);
+	*nprocs = cbpf_cgroup_count_procs(path);
+	if (*nprocs > 0 && !force) {
+		*what = "unload a policy that processes still use";
+		return -EBUSY;
+	}
+	*what = "stop the processes in the cgroup";
+	if (*nprocs > 0 && (err = kill_all(path)))
+		return err;
+	/* Forget the policy first: until the links go, anything left is
+	 * denied (no policy), never allowed. */
+	*what = "remove the policy";
+	if (bpf_map_delete_elem(s->policies_fd, &cg) && errno != ENOENT)
+		return -errno;
+	*what = "detach the programs";
+	if ((err = cbpf_store_detach(name)))
+		return err;
+	*what = "delete the rules";
+	if ((err = delete_rule_set(s, p.id)) || (err = delete_counters(s, cg)))
+		return err;
+	*what = "remove the enforcement cgroup";
+	if ((err = cbpf_cgroup_remove_tree(path)) && err != -ENOENT)
+		return err;
+	*what = "remove the pinned object";
+	return cbpf_store_remove_if_unused(s);
+}
+
+static int add_entry(struct cbpf_ruleset *out, const struct cbpf_rule_key *k,
+		     const struct cbpf_rule *v)
+{
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? out->cap * 2 : 64;
+		struct cbpf_rule_entry *e = realloc(out->v, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		out->v = e;
+		out->cap = cap;
+	}
+	out->v[out->n].key = *k;
+	out->v[out->n++].val = *v;
+	return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return memcmp(&((const struct cbpf_rule_entry *)a)->key,
+		      &((const struct cbpf_rule_entry *)b)->key,
+		      sizeof(struct cbpf_rule_key));
+}
+
+int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
+			   struct cbpf_ruleset *out)
+{
+	struct cbpf_rule_key k, *prev = NULL;
+	struct cbpf_rule v;
+	uint32_t maxhost = 0;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	while (bpf_map_get_next_key(s->rules_fd, prev, &k) == 0) {
+		prev = &k;
+		if (k.policy != id || bpf_map_lookup_elem(s->rules_fd, &k, &v))
+			continue;
+		if ((err = add_entry(out, &k, &v)))
+			return err;
+		if (v.host > maxhost)
+			maxhost = v.host;
+	}
+	qsort(out->v, out->n, sizeof(*out->v), cmp_entry);
+	out->hosts = calloc(maxhost ? maxhost : 1, sizeof(char *));
+	if (!out->hosts)
+		return -ENOMEM;
+	out->nhosts = maxhost;
+	for (uint32_t i = 0; i < maxhost; i++) {
+		struct cbpf_host_key hk = { .policy = id, .host = i + 1 };
+		struct cbpf_host h;
+
+		out->hosts[i] = strdup(bpf_map_lookup_elem(s->hostnames_fd, &hk, &h) ?
+				       "?" : h.name);
+		if (!out->hosts[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int cbpf_policy_counters(struct cbpf_store *s, uint64_t cgroup_id,
+			 uint64_t counts[CBPF_REASON__COUNT])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals;
+
+	if (ncpu < 0)
+		return ncpu;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t r = 0; r < CBPF_REASON__COUNT; r++) {
+		struct cbpf_counter_key k = { .cgroup_id = cgroup_id, .reason = r };
+
+		counts[r] = 0;
+		if (bpf_map_lookup_elem(s->counters_fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			counts[r] += vals[c];
+	}
+	free(vals);
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* Policies in the maps: applying a compiled rule set to an enforcement
+ * cgroup (atomically replacing the one before), removing it, reading it. */
+#ifndef CBPF_POLICY_H
+#define CBPF_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "rules.h"
+#include "store.h"
+
+/* Creates the enforcement cgroup `path` (under cgroup2 `mount`) if needed,
+ * attaches the programs and makes `rs` the rules of policy `name`. A policy
+ * already there is replaced in one map update: every lookup sees the old
+ * rule set or the new one, never a mix and never nothing. On failure
+ * nothing that was loaded before has changed. Returns 0 or -errno with
+ * *what naming the step. */
+int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
+		      const char *path, const struct cbpf_ruleset *rs,
+		      const char **what);
+
+/* Detaches and forgets policy `name` and removes its cgroup. Refuses with
+ * -EBUSY (*nprocs set) while processes run inside unless `force`, which
+ * kills them first: nothing is ever left running unenforced. */
+int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount,
+		       bool force, int *nprocs, const char **what);
+
+/* The rules of rule set `id` as they are in the map (hosts filled in). */
+int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
+			   struct cbpf_ruleset *out);
+
+/* Deny counters of an enforcement cgroup, summed over CPUs. */
+int cbpf_policy_counters(struct cbpf_store *s, uint64_t cgroup_id,
+			 uint64_t counts[CBPF_REASON__COUNT]);
+
+#endif

@@ -1,0 +1,271 @@
+/* Compiling a parsed allowlist, or a built-in policy, into rules map
+ * entries: ports and protocols expanded, then one sorted entry per key. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rules.h"
+
+static int push(struct cbpf_ruleset *rs, const struct cbpf_rule_entry *e)
+{
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? 2 * rs->cap : 64;
+		struct cbpf_rule_entry *v = realloc(rs->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rs->v = v;
+		rs->cap = cap;
+	}
+	rs->v[rs->n++] = *e;
+	return 0;
+}
+
+/* One rule as written, expanded into an entry per (protocol, port): no
+ * port means 80 and 443, no protocol means TCP and UDP, ':*' alone means
+ * every protocol. */
+static int add(struct cbpf_ruleset *rs, uint8_t action, const uint8_t addr[16],
+	       uint8_t prefix, int port, enum cbpf_conf_proto proto,
+	       uint32_t host, uint64_t expires_ns)
+{
+	uint8_t protos[2];
+	uint16_t ports[2];
+	size_t np = 0, nport = 0;
+	int r;
+
+	if (proto == CBPF_CONF_ALL)
+		protos[np++] = CBPF_PROTO_ANY;
+	if (proto == CBPF_CONF_BOTH || proto == CBPF_CONF_TCP)
+		protos[np++] = CBPF_PROTO_TCP;
+	if (proto == CBPF_CONF_BOTH || proto == CBPF_CONF_UDP)
+		protos[np++] = CBPF_PROTO_UDP;
+	if (port == CBPF_CONF_PORT_DEFAULT) {
+		ports[nport++] = 80;
+		ports[nport++] = 443;
+	} else if (port >= 0 && port <= 65535) {
+		ports[nport++] = (uint16_t)port;
+	}
+	/* "Every protocol" has no ports: the BPF side looks it up with 0. */
+	if (!np || !nport || prefix > 128 ||
+	    (proto == CBPF_CONF_ALL && port != CBPF_CONF_PORT_ANY))
+		return -EINVAL;
+
+	for (size_t i = 0; i < np; i++) {
+		for (size_t j = 0; j < nport; j++) {
+			struct cbpf_rule_entry e = {
+				.key = {
+					.prefixlen = CBPF_KEY_FIXED_BITS + prefix,
+					.proto = protos[i],
+					.port = htons(ports[j]),
+				},
+				.val = {
+					.action = action,
+					.addr_prefix = prefix,
+					.host = host,
+					.expires_ns = expires_ns,
+				},
+			};
+
+			memcpy(e.key.addr, addr, 16);
+			if ((r = push(rs, &e)))
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* A resolver: TCP and UDP port 53 to exactly that address, forever. */
+static int add_dns(struct cbpf_ruleset *rs, const uint8_t addr[16])
+{
+	return add(rs, CBPF_ACTION_ALLOW, addr, 128, 53, CBPF_CONF_BOTH, 0, 0);
+}
+
+/* The 1-based index of `name` in rs->hosts, added if new. */
+static int host_index(struct cbpf_ruleset *rs, const char *name, uint32_t *idx)
+{
+	char **h;
+
+	for (size_t i = 0; i < rs->nhosts; i++) {
+		if (!strcmp(rs->hosts[i], name)) {
+			*idx = (uint32_t)(i + 1);
+			return 0;
+		}
+	}
+	if (!(h = realloc(rs->hosts, (rs->nhosts + 1) * sizeof(*h))))
+		return -ENOMEM;
+	rs->hosts = h;
+	if (!(h[rs->nhosts] = strdup(name)))
+		return -ENOMEM;
+	*idx = (uint32_t)++rs->nhosts;
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct cbpf_rule_entry *)a)->key,
+		      &((const struct cbpf_rule_entry *)b)->key,
+		      sizeof(struct cbpf_rule_key));
+}
+
+/* Which of two values for one key is kept: deny wins; among allows, one
+ * that never expires (a literal address) beats one that does, then the
+ * later expiry, then the lower host index, so the result never depends on
+ * the order of the input. */
+static bool beats(const struct cbpf_rule *a, const struct cbpf_rule *b)
+{
+	if (a->action != b->action)
+		return a->action == CBPF_ACTION_DENY;
+	if (!a->expires_ns != !b->expires_ns)
+		return !a->expires_ns;
+	if (a->expires_ns != b->expires_ns)
+		return a->expires_ns > b->expires_ns;
+	return a->host < b->host;
+}
+
+/* Sorts by key bytes and merges entries with the same key. */
+static void finish(struct cbpf_ruleset *rs)
+{
+	size_t n = 0;
+
+	if (!rs->n)
+		return;
+	qsort(rs->v, rs->n, sizeof(*rs->v), key_cmp);
+	for (size_t i = 0; i < rs->n; i++) {
+		if (n && !key_cmp(&rs->v[n - 1], &rs->v[i])) {
+			if (beats(&rs->v[i].val, &rs->v[n - 1].val))
+				rs->v[n - 1].val = rs->v[i].val;
+		} else {
+			rs->v[n++] = rs->v[i];
+		}
+	}
+	rs->n = n;
+}
+
+static const struct cbpf_resolved *find_resolved(const struct cbpf_resolved *res,
+						 size_t nres, const char *host)
+{
+	for (size_t i = 0; i < nres; i++)
+		if (res[i].host && !strcmp(res[i].host, host))
+			return &res[i];
+	return NULL;
+}
+
+int cbpf_rules_compile(const struct cbpf_conf *conf,
+		       const struct cbpf_resolved *res, size_t nres,
+		       const uint8_t (*dns_default)[16], size_t ndns_default,
+		       uint64_t expires_ns, struct cbpf_ruleset *out)
+{
+	int r = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < conf->n && !r; i++) {
+		const struct cbpf_conf_entry *e = &conf->entries[i];
+		const struct cbpf_resolved *rv;
+		uint32_t h;
+
+		if (!e->is_host) {
+			r = add(out, e->action, e->addr, e->prefix, e->port,
+				e->proto, 0, 0);
+			continue;
+		}
+		/* The loader reports resolution failures; reaching here without
+		 * addresses is its bug, not a reason to allow nothing silently. */
+		rv = find_resolved(res, nres, e->host);
+		if (!rv || !rv->n) {
+			r = -ENOENT;
+			break;
+		}
+		r = host_index(out, e->host, &h);
+		for (size_t j = 0; j < rv->n && !r; j++)
+			r = add(out, e->action, rv->addrs[j], 128, e->port,
+				e->proto, h, expires_ns);
+	}
+	for (size_t i = 0; i < conf->ndns && !r; i++)
+		r = add_dns(out, conf->dns[i].addr);
+	for (size_t i = 0; !conf->ndns && i < ndns_default && !r; i++)
+		r = add_dns(out, dns_default[i]);
+	if (r)
+		cbpf_ruleset_free(out);
+	else
+		finish(out);
+	return r;
+}
+
+/* What "internet, no LAN" denies: every range that is not the public
+ * internet, or that reaches the host, its network or its cloud. */
+static const char *const not_internet[] = {
+	"0.0.0.0/8",            /* "this network" */
+	"10.0.0.0/8",           /* RFC 1918 */
+	"100.64.0.0/10",        /* CGNAT */
+	"127.0.0.0/8",          /* loopback */
+	"169.254.0.0/16",       /* link-local, cloud metadata 169.254.169.254 */
+	"172.16.0.0/12",        /* RFC 1918 */
+	"192.0.0.0/24",         /* IETF protocol assignments */
+	"192.0.2.0/24",         /* TEST-NET-1 */
+	"192.168.0.0/16",       /* RFC 1918 */
+	"198.18.0.0/15",        /* benchmarking */
+	"198.51.100.0/24",      /* TEST-NET-2 */
+	"203.0.113.0/24",       /* TEST-NET-3 */
+	"224.0.0.0/4",          /* multicast */
+	"240.0.0.0/4",          /* reserved, broadcast 255.255.255.255 */
+	"::/128",               /* unspecified */
+	"::1/128",              /* loopback */
+	"fc00::/7",             /* ULA */
+	"fe80::/10",            /* link-local */
+	"ff00::/8",             /* multicast */
+	"2001:db8::/32",        /* documentation */
+	"100::/64",             /* discard-only */
+	"fd00:ec2::254/128",    /* AWS metadata (inside fc00::/7 anyway) */
+};
+
+int cbpf_rules_internet(const uint8_t (*own)[16], size_t nown,
+			const uint8_t (*dns)[16], size_t ndns,
+			struct cbpf_ruleset *out)
+{
+	static const uint8_t any[16];
+	size_t n = sizeof(not_internet) / sizeof(not_internet[0]);
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	/* ::/0 covers IPv4 too, as v4-mapped addresses. */
+	r = add(out, CBPF_ACTION_ALLOW, any, 0, CBPF_CONF_PORT_ANY,
+		CBPF_CONF_ALL, 0, 0);
+	for (size_t i = 0; i < n && !r; i++) {
+		const char *s = not_internet[i];
+		uint8_t addr[16], prefix;
+
+		if (cbpf_parse_prefix(s, strchr(s, ':') ? AF_INET6 : AF_INET,
+				      addr, &prefix) != CBPF_PREFIX_OK)
+			r = -EINVAL;
+		else
+			r = add(out, CBPF_ACTION_DENY, addr, prefix,
+				CBPF_CONF_PORT_ANY, CBPF_CONF_ALL, 0, 0);
+	}
+	for (size_t i = 0; i < nown && !r; i++)
+		r = add(out, CBPF_ACTION_DENY, own[i], 128, CBPF_CONF_PORT_ANY,
+			CBPF_CONF_ALL, 0, 0);
+	/* Port 53 entries are more specific than the ranges above, so a
+	 * resolver on the LAN stays reachable. */
+	for (size_t i = 0; i < ndns && !r; i++)
+		r = add_dns(out, dns[i]);
+	if (r)
+		cbpf_ruleset_free(out);
+	else
+		finish(out);
+	return r;
+}
+
+int cbpf_rules_none(struct cbpf_ruleset *out)
+{
+	memset(out, 0, sizeof(*out));
+	return 0;
+}
+
+void cbpf_ruleset_free(struct cbpf_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->nhosts; i++)
+		free(rs->hosts[i]);
+	free(rs->hosts);
+	free(rs->v);
+	memset(rs, 0, sizeof(*rs));
+}

@@ -1,0 +1,63 @@
+/* Compiling a parsed configuration (plus resolved addresses) or a built-in
+ * policy into the entries of the rules map. Pure: no I/O. */
+#ifndef CBPF_RULES_H
+#define CBPF_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "claude_bpf.h"
+#include "config.h"
+
+struct cbpf_rule_entry {
+	struct cbpf_rule_key key;   /* key.policy left 0: set by the loader */
+	struct cbpf_rule val;
+};
+
+struct cbpf_ruleset {
+	struct cbpf_rule_entry *v;  /* sorted by key bytes, keys unique */
+	size_t n, cap;
+	uint32_t flags;             /* CBPF_POLICY_* */
+	char **hosts;               /* hosts[i] is host index i + 1 */
+	size_t nhosts;
+};
+
+/* Addresses one hostname resolved to. */
+struct cbpf_resolved {
+	const char *host;           /* as in struct cbpf_conf_entry.host */
+	uint8_t (*addrs)[16];       /* IPv6 or v4-mapped */
+	size_t n;
+	uint32_t ttl;               /* seconds, smallest of the answers */
+};
+
+/* Compiles `conf`. Each host entry takes the addresses from the `res` item
+ * with the same host (it is an error, -ENOENT, if there is none). Every
+ * resolver in conf->dns, and every address in `dns_default` when conf->dns
+ * is empty, becomes an allow rule for TCP and UDP port 53 (/32 or /128).
+ * `expires_ns` is written into rules that came from hostnames (0: never).
+ * Precedence at an identical key: deny wins. Returns 0 or -errno. */
+int cbpf_rules_compile(const struct cbpf_conf *conf,
+		       const struct cbpf_resolved *res, size_t nres,
+		       const uint8_t (*dns_default)[16], size_t ndns_default,
+		       uint64_t expires_ns, struct cbpf_ruleset *out);
+
+/* "internet, no LAN": every public IPv4 and IPv6 destination allowed; RFC
+ * 1918, CGNAT, link-local, ULA, loopback, unspecified, multicast, reserved
+ * and documentation ranges, cloud metadata, and `own` (the host's addresses)
+ * denied; the `dns` resolvers allowed on port 53 even when private. */
+int cbpf_rules_internet(const uint8_t (*own)[16], size_t nown,
+			const uint8_t (*dns)[16], size_t ndns,
+			struct cbpf_ruleset *out);
+
+/* Denies everything: an empty rule set. */
+int cbpf_rules_none(struct cbpf_ruleset *out);
+
+void cbpf_ruleset_free(struct cbpf_ruleset *rs);
+
+/* The address prefix length (IPv6 terms) of a key: prefixlen minus the fixed
+ * bits. */
+static inline uint8_t cbpf_key_addr_prefix(const struct cbpf_rule_key *k)
+{
+	return (uint8_t)(k->prefixlen - CBPF_KEY_FIXED_BITS);
+}
+
+#endif

@@ -1,0 +1,390 @@
+/* Loading, pinning and reopening the shared BPF object, and the per-policy
+ * links that attach it to enforcement cgroups. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "claude_bpf.skel.h"
+#include "store.h"
+
+#define BPFFS "/sys/fs/bpf"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+static const struct {
+	const char *name;
+	enum bpf_attach_type type;
+} hooks[CBPF_HOOK__COUNT] = {
+	[CBPF_HOOK_CONNECT4]    = { "connect4", BPF_CGROUP_INET4_CONNECT },
+	[CBPF_HOOK_CONNECT6]    = { "connect6", BPF_CGROUP_INET6_CONNECT },
+	[CBPF_HOOK_SENDMSG4]    = { "sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
+	[CBPF_HOOK_SENDMSG6]    = { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
+	[CBPF_HOOK_EGRESS]      = { "egress", BPF_CGROUP_INET_EGRESS },
+	[CBPF_HOOK_SOCK_CREATE] = { "sock_create", BPF_CGROUP_INET_SOCK_CREATE },
+};
+
+static const char *const map_names[] = {
+	"policies", "rules", "hostnames", "deny_counters", "settings", "events",
+	"event_limit",
+};
+
+const char *cbpf_hook_name(int hook)
+{
+	return hook >= 0 && hook < CBPF_HOOK__COUNT ? hooks[hook].name : "?";
+}
+
+static int *map_fd_slot(struct cbpf_store *s, size_t i)
+{
+	int *slots[] = { &s->policies_fd, &s->rules_fd, &s->hostnames_fd,
+			 &s->counters_fd, &s->settings_fd, &s->events_fd,
+			 &s->event_limit_fd };
+	return slots[i];
+}
+
+#define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
+
+static void store_init(struct cbpf_store *s)
+{
+	for (size_t i = 0; i < N_MAPS; i++)
+		*map_fd_slot(s, i) = -1;
+	for (int h = 0; h < CBPF_HOOK__COUNT; h++)
+		s->prog_fd[h] = -1;
+}
+
+void cbpf_store_close(struct cbpf_store *s)
+{
+	for (size_t i = 0; i < N_MAPS; i++)
+		if (*map_fd_slot(s, i) >= 0)
+			close(*map_fd_slot(s, i));
+	for (int h = 0; h < CBPF_HOOK__COUNT; h++)
+		if (s->prog_fd[h] >= 0)
+			close(s->prog_fd[h]);
+	store_init(s);
+}
+
+static int mount_bpffs(void)
+{
+	struct statfs st;
+
+	if (statfs(BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mkdir(BPFFS, 0700) && errno != EEXIST)
+		return -errno;
+	if (mount("bpf", BPFFS, "bpf", 0, "mode=0700"))
+		return -errno;
+	return 0;
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Reopens everything pinned; -ENOENT when any piece is missing. */
+static int open_pinned(struct cbpf_store *s)
+{
+	char path[256];
+
+	for (size_t i = 0; i < N_MAPS; i++) {
+		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/%s", map_names[i]);
+		*map_fd_slot(s, i) = bpf_obj_get(path);
+		if (*map_fd_slot(s, i) < 0)
+			return -errno;
+	}
+	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
+		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/progs/%s", hooks[h].name);
+		s->prog_fd[h] = bpf_obj_get(path);
+		if (s->prog_fd[h] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static struct bpf_program *skel_prog(struct claude_bpf *skel, int hook)
+{
+	struct bpf_program *progs[CBPF_HOOK__COUNT] = {
+		[CBPF_HOOK_CONNECT4] = skel->progs.cbpf_connect4,
+		[CBPF_HOOK_CONNECT6] = skel->progs.cbpf_connect6,
+		[CBPF_HOOK_SENDMSG4] = skel->progs.cbpf_sendmsg4,
+		[CBPF_HOOK_SENDMSG6] = skel->progs.cbpf_sendmsg6,
+		[CBPF_HOOK_EGRESS] = skel->progs.cbpf_egress,
+		[CBPF_HOOK_SOCK_CREATE] = skel->progs.cbpf_sock_create,
+	};
+	return progs[hook];
+}
+
+static bool helper_ok(enum bpf_prog_type type, enum bpf_func_id id)
+{
+	return libbpf_probe_bpf_helper(type, id, NULL) == 1;
+}
+
+/* Loads the object (libbpf reuses maps already pinned, pins the rest),
+ * pins its programs, and keeps fds of everything. */
+static int load_and_pin(struct cbpf_store *s, const char **what)
+{
+	struct claude_bpf *skel;
+	struct bpf_map *map;
+	char path[256];
+	int err;
+
+	*what = "open the BPF object";
+	skel = claude_bpf__open();
+	if (!skel)
+		return -errno;
+	bpf_object__for_each_map(map, skel->obj) {
+		if (strchr(bpf_map__name(map), '.'))
+			continue;   /* .rodata: not pinned */
+		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/%s", bpf_map__name(map));
+		bpf_map__set_pin_path(map, path);
+	}
+	/* Newer helpers only where the kernel has them (CO-RE across 5.15+). */
+	skel->rodata->has_task_helpers =
+		helper_ok(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_pid_tgid) &&
+		helper_ok(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_comm);
+	skel->rodata->has_skb_netns_cookie =
+		helper_ok(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie);
+
+	*what = "load the BPF programs (-v shows the verifier log)";
+	err = claude_bpf__load(skel);
+	if (err)
+		goto out;
+	*what = "pin the BPF programs";
+	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
+		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/progs/%s", hooks[h].name);
+		unlink(path);   /* a stale pin from an interrupted load */
+		err = bpf_program__pin(skel_prog(skel, h), path);
+		if (err)
+			goto out;
+	}
+	err = open_pinned(s);
+out:
+	claude_bpf__destroy(skel);
+	return err;
+}
+
+static int write_settings(struct cbpf_store *s)
+{
+	struct cbpf_config c = {};
+	socklen_t len = sizeof(c.host_netns_cookie);
+	__u32 zero = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* Without SO_NETNS_COOKIE (before 5.14) the cookie stays 0 and every
+	 * namespace counts as the host's: loopback denied everywhere. */
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c.host_netns_cookie, &len))
+		c.host_netns_cookie = 0;
+	close(fd);
+	return bpf_map_update_elem(s->settings_fd, &zero, &c, BPF_ANY) ? -errno : 0;
+}
+
+/* The loader must run in the host's network namespace: the cookie it
+ * records is what "host loopback" means to the programs. */
+static int check_host_netns(void)
+{
+	struct stat self, init;
+
+	if (stat("/proc/self/ns/net", &self) || stat("/proc/1/ns/net", &init))
+		return -errno;
+	return self.st_ino == init.st_ino && self.st_dev == init.st_dev ? 0 : -EXDEV;
+}
+
+int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
+{
+	int err;
+
+	store_init(s);
+	*what = "open the pinned BPF object in " CBPF_PIN_ROOT;
+	err = open_pinned(s);
+	if (err == 0 || !create) {
+		if (err)
+			cbpf_store_close(s);
+		return err;
+	}
+	cbpf_store_close(s);
+	*what = "run in the host's network namespace";
+	err = check_host_netns();
+	if (err)
+		return err;
+	*what = "mount bpffs at " BPFFS;
+	err = mount_bpffs();
+	if (err)
+		return err;
+	*what = "create " CBPF_PIN_ROOT;
+	if ((err = make_dir(CBPF_PIN_ROOT)) || (err = make_dir(CBPF_PIN_ROOT "/progs")) ||
+	    (err = make_dir(CBPF_PIN_ROOT "/links")))
+		return err;
+	err = load_and_pin(s, what);
+	if (!err) {
+		*what = "write the settings map";
+		err = write_settings(s);
+	}
+	if (err)
+		cbpf_store_close(s);
+	return err;
+}
+
+int cbpf_store_remove_if_unused(struct cbpf_store *s)
+{
+	__u64 key;
+	char path[256];
+
+	if (bpf_map_get_next_key(s->policies_fd, NULL, &key) == 0)
+		return 0;   /* a policy is left */
+	cbpf_store_close(s);
+	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
+		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/progs/%s", hooks[h].name);
+		unlink(path);
+	}
+	for (size_t i = 0; i < N_MAPS; i++) {
+		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/%s", map_names[i]);
+		unlink(path);
+	}
+	rmdir(CBPF_PIN_ROOT "/progs");
+	rmdir(CBPF_PIN_ROOT "/links");
+	if (rmdir(CBPF_PIN_ROOT) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int cbpf_store_find_policy(struct cbpf_store *s, const char *name,
+			   uint64_t *cgroup_id, struct cbpf_policy *p)
+{
+	__u64 key, *prev = NULL;
+
+	while (bpf_map_get_next_key(s->policies_fd, prev, &key) == 0) {
+		if (bpf_map_lookup_elem(s->policies_fd, &key, p) == 0 &&
+		    strncmp(p->name, name, sizeof(p->name)) == 0) {
+			*cgroup_id = key;
+			return 0;
+		}
+		prev = &key;
+	}
+	return -ENOENT;
+}
+
+int cbpf_store_each_policy(struct cbpf_store *s,
+			   int (*fn)(uint64_t cgroup_id, const struct cbpf_policy *p,
+				     void *arg), void *arg)
+{
+	__u64 key, *prev = NULL;
+	struct cbpf_policy p;
+	int rc;
+
+	while (bpf_map_get_next_key(s->policies_fd, prev, &key) == 0) {
+		if (bpf_map_lookup_elem(s->policies_fd, &key, &p) == 0 &&
+		    (rc = fn(key, &p, arg)))
+			return rc;
+		prev = &key;
+	}
+	return 0;
+}
+
+static void link_path(char *buf, size_t len, const char *name, int hook)
+{
+	if (hook < 0)
+		snprintf(buf, len, CBPF_PIN_ROOT "/links/%s", name);
+	else
+		snprintf(buf, len, CBPF_PIN_ROOT "/links/%s/%s", name, hooks[hook].name);
+}
+
+/* The cgroup a pinned link is attached to, 0 when it is not. */
+static uint64_t link_cgroup(int fd)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_LINK_TYPE_CGROUP)
+		return 0;
+	return info.cgroup.cgroup_id;
+}
+
+unsigned cbpf_store_attached(const char *name, uint64_t cgroup_id)
+{
+	unsigned bits = 0;
+	char path[256];
+
+	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
+		int fd;
+
+		link_path(path, sizeof(path), name, h);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (link_cgroup(fd) == cgroup_id)
+			bits |= 1u << h;
+		close(fd);
+	}
+	return bits;
+}
+
+int cbpf_store_attach(struct cbpf_store *s, const char *name, int cgroup_fd)
+{
+	char path[256];
+	struct stat st;
+	int err;
+
+	link_path(path, sizeof(path), name, -1);
+	if ((err = make_dir(path)))
+		return err;
+	if (fstat(cgroup_fd, &st))
+		return -errno;
+	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
+		int fd;
+
+		link_path(path, sizeof(path), name, h);
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			bool live = link_cgroup(fd) == (uint64_t)st.st_ino;
+
+			close(fd);
+			if (live)
+				continue;
+			unlink(path);   /* a link to a cgroup that is gone */
+		}
+		fd = bpf_link_create(s->prog_fd[h], cgroup_fd, hooks[h].type, NULL);
+		if (fd < 0)
+			return -errno;
+		err = bpf_obj_pin(fd, path) ? -errno : 0;
+		close(fd);   /* the pin keeps the link, or nothing does */
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int cbpf_store_detach(const char *name)
+{
+	char path[256];
+	int err = 0;
+
+	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
+		int fd;
+
+		link_path(path, sizeof(path), name, h);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		/* Detach now, even if some other process holds the link open. */
+		if (bpf_link_detach(fd) && !err)
+			err = -errno;
+		close(fd);
+		unlink(path);
+	}
+	link_path(path, sizeof(path), name, -1);
+	rmdir(path);
+	return err;
+}

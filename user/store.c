@@ -197,8 +197,10 @@ static int check_host_netns(void)
 {
 	struct stat self, init;
 
-	if (stat("/proc/self/ns/net", &self) || stat("/proc/1/ns/net", &init))
+	if (stat("/proc/self/ns/net", &self))
 		return -errno;
+	if (stat("/proc/1/ns/net", &init))
+		return 0;   /* not ours to see (no CAP_SYS_PTRACE): trust the caller */
 	return self.st_ino == init.st_ino && self.st_dev == init.st_dev ? 0 : -EXDEV;
 }
 

@@ -568,15 +568,16 @@ write_policies() {
 	EOF
 }
 
-# status_json [NAME]: claude-bpf status --json into STATUS.
+# status_json [NAME]: claude-bpf status --json [NAME] into STATUS. (The
+# order NAME --json has a test of its own in t_80_maps.sh.)
 status_json() {
-	run "$CBPF" status "$@" --json
+	run "$CBPF" status --json "$@"
 	if ((RC != 0)); then
-		fail "claude-bpf status $* --json: $(ran)"
+		fail "claude-bpf status --json $*: $(ran)"
 		return 1
 	fi
 	if ! jq -e . >/dev/null 2>&1 <<<"$OUT"; then
-		fail "claude-bpf status $* --json printed no valid JSON: $OUT"
+		fail "claude-bpf status --json $* printed no valid JSON: $OUT"
 		return 1
 	fi
 	STATUS=$OUT

@@ -146,3 +146,27 @@ if ensure_policy cbt_main && status_json cbt_main; then
 		pass
 	fi
 fi
+
+start_test "status takes its options after the name too (status NAME --json)"
+if ensure_policy cbt_main; then
+	run "$CBPF" status cbt_main --json
+	if ((RC != 0)); then
+		fail "claude-bpf status cbt_main --json: $(ran)"
+	elif ! jq -e '.policies | length == 1 and .[0].name == "cbt_main"' >/dev/null 2>&1 <<<"$OUT"; then
+		fail "expected JSON with the one policy cbt_main: $OUT"
+	else
+		pass
+	fi
+fi
+
+start_test "status NAME shows that policy in words"
+if ensure_policy cbt_main; then
+	run "$CBPF" status cbt_main
+	if ((RC != 0)); then
+		fail "claude-bpf status cbt_main: $(ran)"
+	elif [[ $OUT != *cbt_main* || $OUT != *10.231.2.10* ]]; then
+		fail "expected the name and the rules (10.231.2.10) in: $OUT"
+	else
+		pass
+	fi
+fi

@@ -47,7 +47,7 @@ USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-TOOL_BINS := $(BUILD)/tests/probe
+TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/events
 
 .DELETE_ON_ERROR:
 .PHONY: all deps test test-unit test-integration install uninstall vmlinux clean
@@ -81,6 +81,11 @@ $(BUILD)/tests/probe: tests/tools/probe.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@
+
+$(BUILD)/tests/events: tests/tools/events.c include/claude_bpf.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
 
 deps:
 	apt-get update

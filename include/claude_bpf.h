@@ -146,7 +146,13 @@ _Static_assert(sizeof(struct cbpf_counter_key) == 16, "counter key layout");
 /* Map "settings" (array, one entry): set by the loader. */
 struct cbpf_config {
 	__u64 host_netns_cookie;    /* the host's network namespace */
+	__u32 abi_version;          /* CBPF_ABI_VERSION of the loader that pinned */
+	__u32 pad;
 };
+
+/* Bumped whenever a map layout above changes: a pinned object of another
+ * version is refused rather than misread. */
+#define CBPF_ABI_VERSION 1
 
 /* Ring buffer "events": one record per denial, rate-limited per CPU. */
 struct cbpf_event {

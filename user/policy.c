@@ -221,6 +221,22 @@ static int kill_all(const char *path)
 	return cbpf_cgroup_count_procs(path) > 0 ? -EBUSY : 0;
 }
 
+/* The folder load creates above every policy's cgroup goes with the last
+ * policy in it (rmdir fails, harmlessly, while others remain). */
+static void remove_shared_parent(char *path)
+{
+	char *slash = strrchr(path, '/');
+	const char *base;
+
+	if (!slash)
+		return;
+	*slash = '\0';
+	base = strrchr(path, '/');
+	if (base && (!strcmp(base, "/claude-bpf") || !strcmp(base, "/claudebpf.slice")))
+		rmdir(path);
+	*slash = '/';
+}
+
 int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount,
 		       bool force, int *nprocs, const char **what)
 {
@@ -255,6 +271,7 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 	*what = "remove the enforcement cgroup";
 	if ((err = cbpf_cgroup_remove_tree(path)) && err != -ENOENT)
 		return err;
+	remove_shared_parent(path);
 	*what = "remove the pinned object";
 	return cbpf_store_remove_if_unused(s);
 }

@@ -176,7 +176,7 @@ out:
 
 static int write_settings(struct cbpf_store *s)
 {
-	struct cbpf_config c = {};
+	struct cbpf_config c = { .abi_version = CBPF_ABI_VERSION };
 	socklen_t len = sizeof(c.host_netns_cookie);
 	__u32 zero = 0;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -204,6 +204,16 @@ static int check_host_netns(void)
 	return self.st_ino == init.st_ino && self.st_dev == init.st_dev ? 0 : -EXDEV;
 }
 
+static int check_abi(struct cbpf_store *s)
+{
+	struct cbpf_config c;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(s->settings_fd, &zero, &c))
+		return -errno;
+	return c.abi_version == CBPF_ABI_VERSION ? 0 : -EPROTO;
+}
+
 int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
 {
 	int err;
@@ -211,7 +221,12 @@ int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
 	store_init(s);
 	*what = "open the pinned BPF object in " CBPF_PIN_ROOT;
 	err = open_pinned(s);
-	if (err == 0 || !create) {
+	if (err == 0) {
+		*what = "use the pinned BPF object: it is from another claude-bpf "
+			"version; unload it with that version first";
+		err = check_abi(s);
+	}
+	if (err == 0 || !create || err == -EPROTO) {
 		if (err)
 			cbpf_store_close(s);
 		return err;

@@ -30,7 +30,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Iinclude -Ivmlinux
 
 DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
-	zlib1g-dev libc-ares-dev libcmocka-dev pkg-config iproute2 dnsmasq-base
+	zlib1g-dev libc-ares-dev libcmocka-dev pkg-config iproute2 dnsmasq-base jq
 
 ifeq ($(V),1)
 Q =
@@ -40,8 +40,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-# Pure modules: unit tests link these without libbpf.
-PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c
+# Modules free of libbpf: unit tests link these.
+PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
@@ -75,7 +75,7 @@ $(BUILD)/claude-bpf: $(USER_OBJS)
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcmocka -lcares -o $@
 
 $(BUILD)/tests/probe: tests/tools/probe.c
 	$(call msg,CC,$@)

@@ -312,7 +312,7 @@ int cmd_load(int argc, char **argv)
 	struct cbpf_ruleset rs = {};
 	struct cbpf_store s;
 
-	while ((c = getopt_long(argc, argv, "+n:p:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:p:m:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
 		case 'p': parent = optarg; break;
@@ -402,7 +402,7 @@ int cmd_unload(int argc, char **argv)
 	struct cbpf_store s;
 	int c, rc = 0;
 
-	while ((c = getopt_long(argc, argv, "+afh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "afh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all = true; break;
 		case 'f': force = true; break;
@@ -554,7 +554,7 @@ int cmd_status(int argc, char **argv)
 	struct status_ctx ctx = { .s = &s, .mount = mount };
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': ctx.json = cbpf_json = true; break;
 		case 'h':
@@ -605,7 +605,7 @@ int cmd_check(int argc, char **argv)
 	bool json = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = cbpf_json = true; break;
 		case 'h':

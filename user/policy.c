@@ -318,7 +318,8 @@ int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
 		if (v.host > maxhost)
 			maxhost = v.host;
 	}
-	qsort(out->v, out->n, sizeof(*out->v), cmp_entry);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_entry);
 	out->hosts = calloc(maxhost ? maxhost : 1, sizeof(char *));
 	if (!out->hosts)
 		return -ENOMEM;

@@ -5,6 +5,7 @@
 #include <ares.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,11 +147,14 @@ static void run_loop(ares_channel ch)
 		int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM), n = 0;
 
 		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			if (!ARES_GETSOCK_READABLE(bits, i) && !ARES_GETSOCK_WRITABLE(bits, i))
+			/* c-ares's own macros shift a signed 1 into the sign bit. */
+			bool rd = (unsigned)bits & (1u << i);
+			bool wr = (unsigned)bits & (1u << (i + ARES_GETSOCK_MAXNUM));
+
+			if (!rd && !wr)
 				continue;
 			pfd[n].fd = socks[i];
-			pfd[n].events = (ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-					(ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0);
+			pfd[n].events = (short)((rd ? POLLIN : 0) | (wr ? POLLOUT : 0));
 			pfd[n].revents = 0;
 			n++;
 		}

@@ -92,15 +92,18 @@ pass() {
 
 # fail MSG: the first failure of a test is its verdict; the rest are shown.
 fail() {
-	if [[ $CUR_STATE == failed ]]; then
-		say "      $*"
-		return 1
+	local msg="$*"
+
+	if [[ $CUR_STATE != failed ]]; then
+		# A verdict given earlier in the test is taken back.
+		[[ $CUR_STATE == passed ]] && N_PASS=$((N_PASS - 1))
+		[[ $CUR_STATE == skipped ]] && N_SKIP=$((N_SKIP - 1))
+		CUR_STATE=failed
+		N_FAIL=$((N_FAIL + 1))
+		FAILED+=("$CUR_TEST")
+		say "FAIL  $CUR_TEST"
 	fi
-	CUR_STATE=failed
-	N_FAIL=$((N_FAIL + 1))
-	FAILED+=("$CUR_TEST")
-	say "FAIL  $CUR_TEST"
-	say "      $*"
+	say "      ${msg//$'\n'/$'\n'      }"
 	return 1
 }
 

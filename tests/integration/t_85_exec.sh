@@ -77,3 +77,17 @@ if ensure_policy cbt_main; then
 		pass
 	fi
 fi
+
+start_test "exec --user runs the command as that user"
+if ! id -u nobody >/dev/null 2>&1; then
+	skip "no user 'nobody' on this machine"
+elif ensure_policy cbt_main; then
+	run "$CBPF" exec --policy cbt_main --user nobody -- id -u
+	if ((RC != 0)); then
+		fail "exec --user nobody -- id -u failed: $(ran)"
+	elif [[ $OUT != "$(id -u nobody)" ]]; then
+		fail "expected uid $(id -u nobody), got '$OUT'"
+	else
+		pass
+	fi
+fi

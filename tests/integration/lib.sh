@@ -16,6 +16,7 @@ BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CBPF=${CBPF:-$ROOT/$BUILD/claude-bpf}
 PROBE=${PROBE:-$ROOT/$BUILD/tests/probe}
+EVENTS=${EVENTS:-$ROOT/$BUILD/tests/events}
 CI=${CI:-false}
 
 NS_SRV=cbt-srv-$$
@@ -188,6 +189,7 @@ preflight() {
 	command -v jq >/dev/null || skip_all "no jq (install the Debian package jq)"
 	command -v timeout >/dev/null || skip_all "no timeout command (coreutils)"
 	[[ -x $PROBE ]] || skip_all "$PROBE is not built (make $BUILD/tests/probe)"
+	[[ -x $EVENTS ]] || skip_all "$EVENTS is not built (make $BUILD/tests/events)"
 	[[ -x $CBPF ]] || skip_all "$CBPF is not built (make)"
 	[[ -e /proc/sys/net/ipv6/conf/all/disable_ipv6 &&
 		$(</proc/sys/net/ipv6/conf/all/disable_ipv6) == 0 ]] ||

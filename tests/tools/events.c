@@ -1,8 +1,9 @@
-/* Test tool: prints the deny events in claude-bpf's pinned ring buffer as
- * JSON lines, until COUNT events or SECONDS have passed.
+/* Test tool: prints the deny events that arrive in claude-bpf's pinned ring
+ * buffer as JSON lines, until COUNT events or SECONDS have passed.
  *   events COUNT SECONDS */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "claude_bpf.h"
 
 static int wanted, seen;
+static bool draining;   /* skipping what was queued before we started */
 
 static int on_event(void *ctx, void *data, size_t len)
 {
@@ -20,7 +22,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 
 	(void)ctx;
-	if (len < sizeof(*e))
+	if (draining || len < sizeof(*e))
 		return 0;
 	if (!memcmp(e->addr, mapped, 12))
 		inet_ntop(AF_INET, &e->addr[12], addr, sizeof(addr));
@@ -58,6 +60,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "events: cannot read the ring buffer: %s\n", strerror(errno));
 		return 1;
 	}
+	/* The buffer keeps what no one has read yet: start from now. */
+	draining = true;
+	ring_buffer__consume(rb);
+	draining = false;
 	printf("ready\n");
 	fflush(stdout);
 	while (seen < wanted && time(NULL) < end) {

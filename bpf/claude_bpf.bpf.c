@@ -252,27 +252,16 @@ static __always_inline int cbpf_decide(const struct cbpf_dest *d,
 	return VERDICT_ALLOW;
 }
 
-/* Nearest ancestor of the current task's cgroup that has a policy. */
-static __always_inline void find_policy_task(struct cbpf_found *f)
+/* Nearest cgroup ancestor that has a policy: of the packet's socket when
+ * `skb` is given, else of the current task (socket hooks run in the context
+ * of the task that owns the socket). Inlined with a constant `skb`, only one
+ * of the helpers is ever called. */
+static __always_inline void find_policy(struct __sk_buff *skb,
+					struct cbpf_found *f)
 {
 	for (int lvl = CBPF_CGROUP_LEVELS - 1; lvl >= 0; lvl--) {
-		__u64 id = bpf_get_current_ancestor_cgroup_id(lvl);
-
-		if (!id)
-			continue;
-		f->policy = bpf_map_lookup_elem(&policies, &id);
-		if (f->policy) {
-			f->policy_cgroup_id = id;
-			return;
-		}
-	}
-}
-
-static __always_inline void find_policy_skb(struct __sk_buff *skb,
-					    struct cbpf_found *f)
-{
-	for (int lvl = CBPF_CGROUP_LEVELS - 1; lvl >= 0; lvl--) {
-		__u64 id = bpf_skb_ancestor_cgroup_id(skb, lvl);
+		__u64 id = skb ? bpf_skb_ancestor_cgroup_id(skb, lvl)
+			       : bpf_get_current_ancestor_cgroup_id(lvl);
 
 		if (!id)
 			continue;
@@ -310,7 +299,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 	d.proto = ctx->protocol;
 	d.cgroup_id = bpf_get_current_cgroup_id();
 	d.host_netns = in_host_netns(bpf_get_netns_cookie(ctx));
-	find_policy_task(&f);
+	find_policy(NULL, &f);
 	return cbpf_decide(&d, &f);
 }
 
@@ -389,7 +378,7 @@ int cbpf_egress(struct __sk_buff *skb)
 	struct cbpf_found f = {};
 
 	d.cgroup_id = bpf_skb_cgroup_id(skb);
-	find_policy_skb(skb, &f);
+	find_policy(skb, &f);
 	if (!parse_packet(skb, &d)) {
 		if (!f.policy)
 			return deny(&d, &f, CBPF_REASON_NO_POLICY);
@@ -411,7 +400,7 @@ int cbpf_sock_create(struct bpf_sock *sk)
 
 	d.cgroup_id = bpf_get_current_cgroup_id();
 	d.proto = sk->protocol;
-	find_policy_task(&f);
+	find_policy(NULL, &f);
 	if (!f.policy)
 		return deny(&d, &f, CBPF_REASON_NO_POLICY);
 	if ((sk->family == AF_INET || sk->family == AF_INET6) &&

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <ifaddrs.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "policy.h"
 #include "resolve.h"
 #include "rules.h"
+#include "runstate.h"
 #include "store.h"
 
 #define MAX_RESOLVERS 16
@@ -93,12 +95,23 @@ static char *read_file(const char *path)
 	return buf;
 }
 
+/* The resolvers a sandbox is given by default: the host's (a local stub
+ * for exec) and, behind systemd-resolved's stub, its upstream servers,
+ * which podman writes into containers' resolv.conf instead. */
 static size_t host_resolvers(uint8_t (*out)[16], size_t max)
 {
-	char *text = read_file("/etc/resolv.conf");
-	size_t n = text ? cbpf_parse_resolv_conf(text, out, max) : 0;
+	static const char *const files[] = {
+		"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf",
+	};
+	size_t n = 0;
 
-	free(text);
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		char *text = read_file(files[f]);
+
+		if (text)
+			n += cbpf_parse_resolv_conf(text, out + n, max - n);
+		free(text);
+	}
 	return n;
 }
 
@@ -294,27 +307,57 @@ static int open_store_or_report(struct cbpf_store *s, bool create)
 	return err;
 }
 
+/* Tells unprivileged `run` which cgroup enforces the policy. */
+static int write_state(const char *name, const char *path)
+{
+	uint64_t id;
+	int err = cbpf_cgroup_id(path, &id);
+
+	return err ? err : cbpf_runstate_write(name, id, path);
+}
+
+/* A rootless user's podman (through their systemd) makes the container
+ * cgroups below the enforcement cgroup: delegate it, as systemd does. The
+ * programs stay attached above anything the user can change. */
+static int delegate(const char *path, uid_t uid, gid_t gid)
+{
+	static const char *const files[] = {
+		"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control",
+	};
+	char file[PATH_MAX + 32];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", path, files[i]);
+		if (chown(file, uid, gid) && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
 int cmd_load(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "cgroup-parent", required_argument, NULL, 'p' },
 		{ "cgroup-manager", required_argument, NULL, 'm' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "internet", no_argument, NULL, 'I' },
 		{ "none", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *name = "default", *parent = NULL, *conf = NULL, *what;
+	const char *name = "default", *parent = NULL, *conf = NULL, *what, *user = NULL;
+	struct passwd *pw = NULL;
 	enum cbpf_cgroup_manager mgr = CBPF_CGM_CGROUPFS;
 	int builtin = 0, c, err, rc = 1;
 	char mount[PATH_MAX], path[PATH_MAX], pparent[PATH_MAX];
 	struct cbpf_ruleset rs = {};
 	struct cbpf_store s;
 
-	while ((c = getopt_long(argc, argv, "n:p:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:p:m:u:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
+		case 'u': user = optarg; break;
 		case 'p': parent = optarg; break;
 		case 'm':
 			if (strcmp(optarg, "cgroupfs") == 0)
@@ -332,8 +375,9 @@ int cmd_load(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: claude-bpf load [--name NAME] [--cgroup-parent PATH]\n"
-			       "                      [--cgroup-manager cgroupfs|systemd]\n"
-			       "                      (CONF | --internet | --none)\n");
+			       "                      [--cgroup-manager cgroupfs|systemd] [--user USER]\n"
+			       "                      (CONF | --internet | --none)\n"
+			       "--user: for USER's rootless podman (systemd cgroup manager)\n");
 			return 0;
 		default:
 			return cbpf_usage_error("load", "invalid option");
@@ -348,6 +392,11 @@ int cmd_load(int argc, char **argv)
 	if (!cbpf_policy_name_valid(name))
 		return cbpf_usage_error("load", "invalid policy name '%s': use 1 to %d of "
 					"A-Z a-z 0-9 _", name, CBPF_NAME_MAX - 1);
+	if (user) {
+		if (!(pw = getpwnam(user)))
+			return cbpf_usage_error("load", "unknown user '%s'", user);
+		mgr = CBPF_CGM_SYSTEMD;   /* rootless podman places containers with systemd */
+	}
 	if (cbpf_need_root("load"))
 		return 1;
 
@@ -359,7 +408,8 @@ int cmd_load(int argc, char **argv)
 			   "or mount cgroup2)");
 		goto out;
 	}
-	err = cbpf_enforcement_path(mount, parent, mgr, false, 0, name, path, sizeof(path));
+	err = cbpf_enforcement_path(mount, parent, mgr, pw != NULL, pw ? pw->pw_uid : 0,
+				    name, path, sizeof(path));
 	if (!err)
 		err = podman_parent(mount, path, pparent, sizeof(pparent));
 	if (err) {
@@ -377,6 +427,12 @@ int cmd_load(int argc, char **argv)
 	else if (err)
 		cbpf_error("cannot %s '%s': %s%s", what, path, strerror(-err),
 			   err == -EPERM ? " (run as root)" : "");
+	else if (pw && (err = delegate(path, pw->pw_uid, pw->pw_gid)))
+		cbpf_error("cannot delegate '%s' to user '%s': %s", path, user,
+			   strerror(-err));
+	else if ((err = write_state(name, path)))
+		cbpf_error("cannot record policy '%s' in " CBPF_RUNSTATE_DIR ": %s", name,
+			   strerror(-err));
 	else {
 		printf("policy '%s': %zu rules enforced on %s\n", name, rs.n, path);
 		printf("podman: --cgroup-parent=%s\n", pparent);
@@ -456,6 +512,9 @@ int cmd_unload(int argc, char **argv)
 				   nprocs == 1 ? "" : "es");
 		else if (err)
 			cbpf_error("cannot %s of policy '%s': %s", what, names[i],
+				   strerror(-err));
+		else if ((err = cbpf_runstate_remove(names[i])))
+			cbpf_error("cannot remove " CBPF_RUNSTATE_DIR "/%s: %s", names[i],
 				   strerror(-err));
 		else {
 			printf("policy '%s' unloaded\n", names[i]);

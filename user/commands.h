@@ -10,6 +10,7 @@ int cmd_unload(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* "claude-bpf: MSG\ntry 'claude-bpf CMD --help'" and EXIT_USAGE. */
 int cbpf_usage_error(const char *cmd, const char *fmt, ...)

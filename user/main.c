@@ -12,6 +12,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "run",    cmd_run,    "start the agent in a container held by a policy: run [--shell] [-- ARGS]" },
 	{ "load",   cmd_load,   "enforce a policy: load [--name NAME] (CONF | --internet | --none)" },
 	{ "unload", cmd_unload, "remove a policy: unload [--force] (NAME | --all)" },
 	{ "status", cmd_status, "show policies, rules and denials: status [NAME] [--json]" },

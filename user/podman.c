@@ -1,0 +1,177 @@
+/* The podman command line of `claude-bpf run`, built as an explicit argv
+ * (never through a shell) from facts the caller gathered. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "podman.h"
+
+int cbpf_argv_add(struct cbpf_argv *a, const char *s)
+{
+	if (a->n + 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 32;
+		char **v = realloc(a->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		a->v = v;
+		a->cap = cap;
+	}
+	if (!(a->v[a->n] = strdup(s)))
+		return -ENOMEM;
+	a->v[++a->n] = NULL;
+	return 0;
+}
+
+static int addf(struct cbpf_argv *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int addf(struct cbpf_argv *a, const char *fmt, ...)
+{
+	char *s;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (rc < 0)
+		return -ENOMEM;
+	rc = cbpf_argv_add(a, s);
+	free(s);
+	return rc;
+}
+
+void cbpf_argv_free(struct cbpf_argv *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+	memset(a, 0, sizeof(*a));
+}
+
+void cbpf_argv_print(const struct cbpf_argv *a, FILE *f)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		const char *s = a->v[i];
+
+		if (i)
+			fputc(' ', f);
+		if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				    "0123456789_-+=/.,:@%") == strlen(s)) {
+			fputs(s, f);
+			continue;
+		}
+		fputc('\'', f);
+		for (; *s; s++) {
+			if (*s == '\'')
+				fputs("'\\''", f);
+			else
+				fputc(*s, f);
+		}
+		fputc('\'', f);
+	}
+	fputc('\n', f);
+}
+
+/* podman's -v splits on ':' and needs absolute paths. */
+static bool mountable(const char *path)
+{
+	return path && path[0] == '/' && !strchr(path, ':') && !strchr(path, '\n');
+}
+
+/* "512m", "2g", "1073741824": digits and one optional unit. */
+static bool valid_memory(const char *s)
+{
+	size_t digits = strspn(s, "0123456789");
+
+	return digits > 0 && (s[digits] == '\0' ||
+			      (strchr("bkmgBKMG", s[digits]) && s[digits + 1] == '\0'));
+}
+
+/* "2", "0.5": a positive decimal. */
+static bool valid_cpus(const char *s)
+{
+	size_t whole = strspn(s, "0123456789"), frac = 0;
+
+	if (s[whole] == '.')
+		frac = strspn(s + whole + 1, "0123456789");
+	if (whole + (s[whole] == '.' ? 1 + frac : 0) != strlen(s) || whole + frac == 0)
+		return false;
+	return strtod(s, NULL) > 0;
+}
+
+int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
+			    const char **bad)
+{
+	struct cbpf_argv *a = out;
+	char git[4096];
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	*bad = NULL;
+	snprintf(git, sizeof(git), "%s/git", r->home ? r->home : "");
+	if (!mountable(r->home))
+		*bad = "home directory";
+	else if (!mountable(r->cwd))
+		*bad = "current directory";
+	else if (r->memory && !valid_memory(r->memory))
+		*bad = "--memory";
+	else if (r->cpus && !valid_cpus(r->cpus))
+		*bad = "--cpus";
+	else if (!r->no_internet && !r->cgroup_parent)
+		*bad = "--cgroup-parent";
+	if (*bad)
+		return -EINVAL;
+
+#define TRY(x) do { if ((rc = (x))) goto fail; } while (0)
+	TRY(cbpf_argv_add(a, r->podman));
+	TRY(cbpf_argv_add(a, "create"));
+	TRY(cbpf_argv_add(a, "--rm"));
+	TRY(cbpf_argv_add(a, "--interactive"));
+	if (r->tty)
+		TRY(cbpf_argv_add(a, "--tty"));
+	if (r->cgroup_parent)
+		TRY(addf(a, "--cgroup-parent=%s", r->cgroup_parent));
+	/* AF_PACKET sockets pass no cgroup hook: the agent gets no raw
+	 * sockets, and nothing here can give them back. */
+	TRY(cbpf_argv_add(a, "--cap-drop=NET_RAW"));
+	TRY(cbpf_argv_add(a, "--security-opt=label=disable"));
+	TRY(cbpf_argv_add(a, "--security-opt=no-new-privileges"));
+	if (r->rootless)
+		TRY(cbpf_argv_add(a, "--userns=keep-id"));
+	else if (r->uid != 0)
+		TRY(addf(a, "--user=%u:%u", (unsigned)r->uid, (unsigned)r->gid));
+	if (r->no_internet)
+		TRY(cbpf_argv_add(a, "--network=none"));
+	if (r->memory)
+		TRY(addf(a, "--memory=%s", r->memory));
+	if (r->cpus)
+		TRY(addf(a, "--cpus=%s", r->cpus));
+	TRY(addf(a, "--env=HOME=%s", r->home));
+	for (const char *const *e = r->env; e && *e; e++)
+		TRY(addf(a, "--env=%s", *e));   /* the value stays off the command line */
+	TRY(addf(a, "--volume=%s/.claude:%s/.claude:rw", r->home, r->home));
+	TRY(addf(a, "--volume=%s/.claude.json:%s/.claude.json:rw", r->home, r->home));
+	/* ~/git read-only; the current directory stays writable even inside
+	 * it (podman mounts the deeper path over the shallower). */
+	if (r->git_dir)
+		TRY(addf(a, "--volume=%s:%s:ro", git, git));
+	TRY(addf(a, "--volume=%s:%s:rw", r->cwd, r->cwd));
+	TRY(addf(a, "--workdir=%s", r->cwd));
+	TRY(cbpf_argv_add(a, r->image));
+	if (r->shell) {
+		TRY(cbpf_argv_add(a, "bash"));
+	} else {
+		TRY(cbpf_argv_add(a, "claude"));
+		TRY(cbpf_argv_add(a, "--dangerously-skip-permissions"));
+	}
+	for (size_t i = 0; i < r->nargs; i++)
+		TRY(cbpf_argv_add(a, r->args[i]));
+#undef TRY
+	return 0;
+fail:
+	cbpf_argv_free(out);
+	return rc;
+}

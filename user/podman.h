@@ -1,0 +1,52 @@
+/* Building the podman command lines of `claude-bpf run`. Pure: every fact
+ * about the machine (home, current directory, what exists, podman's cgroup
+ * manager) comes in through struct cbpf_run, so unit tests drive it. */
+#ifndef CBPF_PODMAN_H
+#define CBPF_PODMAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define CBPF_DEFAULT_IMAGE "claude-sandbox:latest"
+
+struct cbpf_run {
+	const char *podman;         /* "podman" */
+	const char *image;          /* CBPF_DEFAULT_IMAGE unless --image */
+	const char *cgroup_parent;  /* podman's --cgroup-parent; NULL: none */
+	bool no_internet;           /* --network=none */
+	bool shell;                 /* bash instead of claude */
+	bool tty;                   /* stdin and stdout are terminals: -t */
+	bool rootless;              /* podman runs rootless: --userns=keep-id */
+	uid_t uid;                  /* the user the agent runs as (rootful: */
+	gid_t gid;                  /*  --user uid:gid unless uid is 0) */
+	const char *home;           /* that user's home, also HOME inside */
+	const char *cwd;            /* current directory, symlinks resolved */
+	bool git_dir;               /* <home>/git exists: mounted read-only */
+	const char *memory;         /* --memory, NULL: none */
+	const char *cpus;           /* --cpus, NULL: none */
+	const char *const *env;     /* names passed through (-e NAME), NULL-ended */
+	char *const *args;          /* arguments for claude (or bash) */
+	size_t nargs;
+};
+
+struct cbpf_argv {
+	char **v;                   /* NULL-terminated */
+	size_t n, cap;
+};
+
+/* The `podman create` command line that makes the agent's container.
+ * Returns 0, -EINVAL (with *bad naming the field: a path podman's -v cannot
+ * carry, a malformed --memory or --cpus), or -ENOMEM. */
+int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
+			    const char **bad);
+
+int cbpf_argv_add(struct cbpf_argv *a, const char *s);
+void cbpf_argv_free(struct cbpf_argv *a);
+
+/* Writes argv as one line a POSIX shell would split back into the same
+ * words (single quotes where needed). */
+void cbpf_argv_print(const struct cbpf_argv *a, FILE *f);
+
+#endif

@@ -1,0 +1,333 @@
+/* claude-bpf run: Claude Code in a podman container below the policy's
+ * enforcement cgroup. The container is created and initialised, its place
+ * in the cgroup tree checked, and only then started: the agent never runs
+ * unenforced. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "cgroup.h"
+#include "commands.h"
+#include "log.h"
+#include "podman.h"
+#include "runstate.h"
+#include "store.h"
+
+/* Passed through by name when set, so secrets stay off the command line. */
+static const char *const pass_env[] = {
+	"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
+	"ANTHROPIC_MODEL", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX",
+	"TERM", "COLORTERM", "LANG", "NO_COLOR",
+};
+
+/* Runs argv, its stdout into `out` (NUL-terminated, trailing newline cut),
+ * stderr passed through. Returns the exit status, or -errno. */
+static int capture(char *const *argv, char *out, size_t len)
+{
+	int pipefd[2], status;
+	size_t used = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], out + used, len - 1 - used)) > 0 && used + (size_t)n < len - 1)
+		used += (size_t)n;
+	if (n > 0)
+		used += (size_t)n;
+	close(pipefd[0]);
+	out[used] = '\0';
+	while (used && (out[used - 1] == '\n' || out[used - 1] == '\r'))
+		out[--used] = '\0';
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void remove_container(const char *podman, const char *id)
+{
+	char *argv[] = { (char *)podman, "rm", "--force", "--ignore", (char *)id, NULL };
+	char out[256];
+
+	capture(argv, out, sizeof(out));
+}
+
+/* The enforcement cgroup of policy `name`, checked: as root through the
+ * pinned maps and links, else through the state file load wrote. */
+static int find_enforcement(const char *name, const char *mount, char *path,
+			    size_t len)
+{
+	struct cbpf_policy p;
+	struct cbpf_store s;
+	const char *what;
+	uint64_t cg, id;
+	int err;
+
+	if (geteuid() != 0) {
+		err = cbpf_runstate_read(name, &cg, path, len);
+		if (err)
+			return err;
+		/* A cgroup made again has a new id: stale state is refused. */
+		return cbpf_cgroup_id(path, &id) || id != cg ? -ESTALE : 0;
+	}
+	err = cbpf_store_open(&s, false, &what);
+	if (err)
+		return err;
+	err = cbpf_store_find_policy(&s, name, &cg, &p);
+	cbpf_store_close(&s);
+	if (err)
+		return err;
+	if (cbpf_store_attached(name, cg) != (1u << CBPF_HOOK__COUNT) - 1)
+		return -ENOLINK;
+	if ((size_t)snprintf(path, len, "%s%s", mount, p.cgroup) >= len)
+		return -ENAMETOOLONG;
+	return cbpf_cgroup_id(path, &id) || id != cg ? -ESTALE : 0;
+}
+
+/* Whether process `pid` sits in `cgroup` (absolute) or below it. */
+static bool pid_inside(pid_t pid, const char *mount, const char *cgroup)
+{
+	char file[64], line[4096];
+	const char *rel = cgroup + strlen(mount);
+	size_t n = strlen(rel);
+	bool ok = false;
+	FILE *f;
+
+	snprintf(file, sizeof(file), "/proc/%d/cgroup", (int)pid);
+	f = fopen(file, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "0::", 3))
+			ok = !strncmp(line + 3, rel, n) && line[3 + n] == '/';
+	}
+	fclose(f);
+	return ok;
+}
+
+/* ~/.claude and ~/.claude.json must exist to be mounted; made for the
+ * user who runs the agent. */
+static int ensure_state_files(const char *home, uid_t uid, gid_t gid)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path) - 5, "%s/.claude", home) >= sizeof(path) - 5)
+		return -ENAMETOOLONG;
+	if (mkdir(path, 0700) == 0) {
+		if (lchown(path, uid, gid))
+			return -errno;
+	} else if (errno != EEXIST) {
+		return -errno;
+	}
+	strcat(path, ".json");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		int err = fchown(fd, uid, gid) ? -errno : 0;
+
+		close(fd);
+		return err;
+	}
+	return errno == EEXIST ? 0 : -errno;
+}
+
+static void run_help(void)
+{
+	printf("usage: claude-bpf run [--policy NAME] [--no-internet|-n] [--shell|-s]\n"
+	       "                     [--image IMAGE] [--memory SIZE] [--cpus N] [--dry-run]\n"
+	       "                     [--] [CLAUDE ARGS...]\n"
+	       "Starts claude --dangerously-skip-permissions (with --shell: bash) in a\n"
+	       "podman container held by policy NAME (default: default).\n");
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "no-internet", no_argument, NULL, 'n' },
+		{ "shell", no_argument, NULL, 's' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "dry-run", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct cbpf_run r = { .podman = "podman", .image = CBPF_DEFAULT_IMAGE };
+	const char *name = "default", *bad, *env[sizeof(pass_env) / sizeof(pass_env[0]) + 1];
+	char here[PATH_MAX], cwd[PATH_MAX], home[PATH_MAX], git[PATH_MAX + 8], mount[PATH_MAX];
+	char enf[PATH_MAX], parent[PATH_MAX], info[256], id[256], pidbuf[64];
+	bool dry = false, systemd;
+	struct cbpf_argv a;
+	struct passwd *pw;
+	const char *sudo_uid = getenv("SUDO_UID");
+	size_t nenv = 0;
+	struct stat st;
+	int c, err, rc;
+
+	while ((c = getopt_long(argc, argv, "+p:nsh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': name = optarg; break;
+		case 'n': r.no_internet = true; break;
+		case 's': r.shell = true; break;
+		case 'i': r.image = optarg; break;
+		case 'm': r.memory = optarg; break;
+		case 'c': r.cpus = optarg; break;
+		case 'd': dry = true; break;
+		case 'h': run_help(); return 0;
+		default: return cbpf_usage_error("run", "invalid option");
+		}
+	}
+	r.args = &argv[optind];
+	r.nargs = (size_t)(argc - optind);
+
+	/* The agent runs as the user, also when this runs through sudo. */
+	pw = getuid() == 0 && sudo_uid ? getpwuid((uid_t)strtoul(sudo_uid, NULL, 10))
+				       : getpwuid(getuid());
+	if (!pw) {
+		cbpf_error("cannot find the invoking user in the password database");
+		return 1;
+	}
+	r.uid = pw->pw_uid;
+	r.gid = pw->pw_gid;
+	snprintf(home, sizeof(home), "%s", getuid() != 0 && getenv("HOME") ?
+		 getenv("HOME") : pw->pw_dir);
+	r.home = home;
+	if (!getcwd(here, sizeof(here)) || !realpath(here, cwd)) {
+		cbpf_error("cannot resolve the current directory: %s", strerror(errno));
+		return 1;
+	}
+	r.cwd = cwd;
+	snprintf(git, sizeof(git), "%s/git", home);
+	r.git_dir = stat(git, &st) == 0 && S_ISDIR(st.st_mode);
+	r.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	for (size_t i = 0; i < sizeof(pass_env) / sizeof(pass_env[0]); i++)
+		if (getenv(pass_env[i]))
+			env[nenv++] = pass_env[i];
+	env[nenv] = NULL;
+	r.env = env;
+
+	/* Ask podman how it places containers; do not guess. */
+	{
+		char *info_argv[] = { "podman", "info", "--format",
+				      "{{.Host.CgroupManager}} {{.Host.Security.Rootless}}", NULL };
+
+		rc = capture(info_argv, info, sizeof(info));
+		if (rc == 127 || rc == -ENOENT) {
+			cbpf_error("podman is not installed (sudo apt-get install podman)");
+			return 1;
+		}
+		if (rc != 0) {
+			cbpf_error("'podman info' failed (exit %d); check that podman works: "
+				   "podman run --rm IMAGE true", rc);
+			return 1;
+		}
+	}
+	systemd = strncmp(info, "systemd", 7) == 0;
+	r.rootless = strstr(info, "true") != NULL;
+
+	if (!r.no_internet) {
+		if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
+			cbpf_error("no cgroup v2 hierarchy is mounted: claude-bpf needs "
+				   "cgroup v2 (unified or hybrid)");
+			return 1;
+		}
+		err = find_enforcement(name, mount, enf, sizeof(enf));
+		if (err) {
+			cbpf_error("no policy '%s' is enforced%s; run: sudo claude-bpf load "
+				   "--name %s allowed-hosts.conf", name,
+				   err == -ENOLINK ? " (its programs are not attached)" :
+				   err == -ESTALE ? " (its cgroup was removed)" : "",
+				   name);
+			return 1;
+		}
+		err = cbpf_podman_cgroup_parent(mount, enf, systemd ? CBPF_CGM_SYSTEMD :
+						CBPF_CGM_CGROUPFS, r.rootless, r.uid,
+						parent, sizeof(parent));
+		if (err) {
+			cbpf_error("policy '%s' enforces cgroup '%s', where %s podman with "
+				   "the %s cgroup manager cannot place containers; run: sudo "
+				   "claude-bpf load --name %s --cgroup-manager %s%s%s FILE",
+				   name, enf, r.rootless ? "rootless" : "rootful",
+				   systemd ? "systemd" : "cgroupfs", name,
+				   systemd ? "systemd" : "cgroupfs",
+				   r.rootless ? " --user " : "", r.rootless ? pw->pw_name : "");
+			return 1;
+		}
+		r.cgroup_parent = parent;
+	}
+
+	err = cbpf_podman_create_argv(&r, &a, &bad);
+	if (err) {
+		cbpf_error(err == -EINVAL ? "invalid %s for podman" : "out of memory%s",
+			   err == -EINVAL ? bad : "");
+		return err == -EINVAL ? EXIT_USAGE : 1;
+	}
+	if (dry) {
+		cbpf_argv_print(&a, stdout);
+		cbpf_argv_free(&a);
+		return 0;
+	}
+	if ((err = ensure_state_files(home, r.uid, r.gid))) {
+		cbpf_error("cannot create ~/.claude and ~/.claude.json in '%s': %s", home,
+			   strerror(-err));
+		cbpf_argv_free(&a);
+		return 1;
+	}
+	rc = capture(a.v, id, sizeof(id));
+	cbpf_argv_free(&a);
+	if (rc != 0 || !*id || strchr(id, '\n')) {
+		cbpf_error("podman could not create the container (exit %d)", rc);
+		return 1;
+	}
+	/* Created, not started: check where its init process sits first. */
+	if (!r.no_internet) {
+		char *init_argv[] = { "podman", "init", id, NULL };
+		char *pid_argv[] = { "podman", "inspect", "--format", "{{.State.Pid}}", id, NULL };
+		char out[256];
+		long pid;
+
+		rc = capture(init_argv, out, sizeof(out));
+		if (rc == 0)
+			rc = capture(pid_argv, pidbuf, sizeof(pidbuf));
+		pid = rc == 0 ? strtol(pidbuf, NULL, 10) : 0;
+		if (rc != 0 || pid <= 0 || !pid_inside((pid_t)pid, mount, enf)) {
+			remove_container("podman", id);
+			cbpf_error("the container is not inside the enforcement cgroup '%s'%s; "
+				   "it was removed and nothing was started", enf,
+				   rc ? " (podman init failed)" : "");
+			return 1;
+		}
+	}
+	{
+		char *start_argv[] = { "podman", "start", "--attach", "--interactive", id, NULL };
+
+		fflush(NULL);
+		execvp(start_argv[0], start_argv);
+		cbpf_error("cannot run podman: %s", strerror(errno));
+		remove_container("podman", id);
+		return 1;
+	}
+}

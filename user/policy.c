@@ -276,50 +276,25 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 	return cbpf_store_remove_if_unused(s);
 }
 
-static int add_entry(struct cbpf_ruleset *out, const struct cbpf_rule_key *k,
-		     const struct cbpf_rule *v)
-{
-	if (out->n == out->cap) {
-		size_t cap = out->cap ? out->cap * 2 : 64;
-		struct cbpf_rule_entry *e = realloc(out->v, cap * sizeof(*e));
-
-		if (!e)
-			return -ENOMEM;
-		out->v = e;
-		out->cap = cap;
-	}
-	out->v[out->n].key = *k;
-	out->v[out->n++].val = *v;
-	return 0;
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-	return memcmp(&((const struct cbpf_rule_entry *)a)->key,
-		      &((const struct cbpf_rule_entry *)b)->key,
-		      sizeof(struct cbpf_rule_key));
-}
-
 int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
 			   struct cbpf_ruleset *out)
 {
-	struct cbpf_rule_key k, *prev = NULL;
-	struct cbpf_rule v;
+	struct cbpf_rule_entry e;
+	struct cbpf_rule_key *prev = NULL;
 	uint32_t maxhost = 0;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	while (bpf_map_get_next_key(s->rules_fd, prev, &k) == 0) {
-		prev = &k;
-		if (k.policy != id || bpf_map_lookup_elem(s->rules_fd, &k, &v))
+	while (bpf_map_get_next_key(s->rules_fd, prev, &e.key) == 0) {
+		prev = &e.key;
+		if (e.key.policy != id || bpf_map_lookup_elem(s->rules_fd, &e.key, &e.val))
 			continue;
-		if ((err = add_entry(out, &k, &v)))
+		if ((err = cbpf_ruleset_push(out, &e)))
 			return err;
-		if (v.host > maxhost)
-			maxhost = v.host;
+		if (e.val.host > maxhost)
+			maxhost = e.val.host;
 	}
-	if (out->n)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_entry);
+	cbpf_ruleset_finish(out);
 	out->hosts = calloc(maxhost ? maxhost : 1, sizeof(char *));
 	if (!out->hosts)
 		return -ENOMEM;

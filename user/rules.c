@@ -6,7 +6,7 @@
 #include <string.h>
 #include "rules.h"
 
-static int push(struct cbpf_ruleset *rs, const struct cbpf_rule_entry *e)
+int cbpf_ruleset_push(struct cbpf_ruleset *rs, const struct cbpf_rule_entry *e)
 {
 	if (rs->n == rs->cap) {
 		size_t cap = rs->cap ? 2 * rs->cap : 64;
@@ -67,7 +67,7 @@ static int add(struct cbpf_ruleset *rs, uint8_t action, const uint8_t addr[16],
 			};
 
 			memcpy(e.key.addr, addr, 16);
-			if ((r = push(rs, &e)))
+			if ((r = cbpf_ruleset_push(rs, &e)))
 				return r;
 		}
 	}
@@ -122,8 +122,7 @@ static bool beats(const struct cbpf_rule *a, const struct cbpf_rule *b)
 	return a->host < b->host;
 }
 
-/* Sorts by key bytes and merges entries with the same key. */
-static void finish(struct cbpf_ruleset *rs)
+void cbpf_ruleset_finish(struct cbpf_ruleset *rs)
 {
 	size_t n = 0;
 
@@ -187,7 +186,7 @@ int cbpf_rules_compile(const struct cbpf_conf *conf,
 	if (r)
 		cbpf_ruleset_free(out);
 	else
-		finish(out);
+		cbpf_ruleset_finish(out);
 	return r;
 }
 
@@ -251,7 +250,7 @@ int cbpf_rules_internet(const uint8_t (*own)[16], size_t nown,
 	if (r)
 		cbpf_ruleset_free(out);
 	else
-		finish(out);
+		cbpf_ruleset_finish(out);
 	return r;
 }
 

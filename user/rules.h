@@ -51,6 +51,10 @@ int cbpf_rules_internet(const uint8_t (*own)[16], size_t nown,
 /* Denies everything: an empty rule set. */
 int cbpf_rules_none(struct cbpf_ruleset *out);
 
+/* Appends one entry. Returns 0 or -ENOMEM. */
+int cbpf_ruleset_push(struct cbpf_ruleset *rs, const struct cbpf_rule_entry *e);
+/* Sorts by key bytes and merges entries with the same key (deny wins). */
+void cbpf_ruleset_finish(struct cbpf_ruleset *rs);
 void cbpf_ruleset_free(struct cbpf_ruleset *rs);
 
 /* The address prefix length (IPv6 terms) of a key: prefixlen minus the fixed

@@ -403,9 +403,7 @@ int cmd_load(int argc, char **argv)
 	if (conf ? ruleset_from_file(conf, &rs) : builtin_ruleset(builtin == 'I', &rs))
 		goto out;
 	if ((err = cbpf_cgroup2_mount(mount, sizeof(mount)))) {
-		cbpf_error("no cgroup v2 hierarchy is mounted (claude-bpf attaches to "
-			   "cgroup v2; boot with systemd.unified_cgroup_hierarchy=1 "
-			   "or mount cgroup2)");
+		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		goto out;
 	}
 	err = cbpf_enforcement_path(mount, parent, mgr, pw != NULL, pw ? pw->pw_uid : 0,
@@ -479,7 +477,7 @@ int cmd_unload(int argc, char **argv)
 	if (cbpf_need_root("unload"))
 		return 1;
 	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
-		cbpf_error("no cgroup v2 hierarchy is mounted");
+		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		return 1;
 	}
 	if (open_store_or_report(&s, false)) {
@@ -630,7 +628,7 @@ int cmd_status(int argc, char **argv)
 	if (cbpf_need_root("status"))
 		return 1;
 	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
-		cbpf_error("no cgroup v2 hierarchy is mounted");
+		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		return 1;
 	}
 	err = open_store_or_report(&s, false);

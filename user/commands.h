@@ -5,6 +5,10 @@
 
 #define EXIT_USAGE 2
 
+#define CBPF_MSG_NO_CGROUP2 "no cgroup v2 hierarchy is mounted (claude-bpf " \
+	"attaches to cgroup v2: boot with systemd.unified_cgroup_hierarchy=1, " \
+	"or mount cgroup2)"
+
 int cmd_load(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
 int cmd_status(int argc, char **argv);

@@ -151,7 +151,7 @@ int cmd_exec(int argc, char **argv)
 		return 1;
 	}
 	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
-		cbpf_error("no cgroup v2 hierarchy is mounted");
+		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		return 1;
 	}
 	/* Refuse unless the policy is loaded and every program attached. */

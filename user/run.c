@@ -250,8 +250,7 @@ int cmd_run(int argc, char **argv)
 
 	if (!r.no_internet) {
 		if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
-			cbpf_error("no cgroup v2 hierarchy is mounted: claude-bpf needs "
-				   "cgroup v2 (unified or hybrid)");
+			cbpf_error(CBPF_MSG_NO_CGROUP2);
 			return 1;
 		}
 		err = find_enforcement(name, mount, enf, sizeof(enf));

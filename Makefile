@@ -6,6 +6,9 @@
 #   make SAN=1 test      the same with AddressSanitizer and UBSan
 #   make vmlinux         regenerate vmlinux/vmlinux.h from the running kernel
 #   make install         to $(DESTDIR)$(PREFIX)/sbin
+#   make image           build the agent's image $(IMAGE) with podman
+#   make image BASE=debootstrap   ... on a base made here with debootstrap
+#   make image-base      (re)make that base, $(BASE_LOCAL)
 #   V=1                  show the full commands
 
 PREFIX  ?= /usr/local
@@ -30,7 +33,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Iinclude -Ivmlinux
 
 DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
-	zlib1g-dev libc-ares-dev libcmocka-dev pkg-config iproute2 dnsmasq-base jq
+	zlib1g-dev libc-ares-dev libcmocka-dev pkg-config iproute2 dnsmasq-base jq \
+	podman runc conmon netavark aardvark-dns iptables busybox-static
+# For `make image` and `claude-bpf run`: podman (rootless too: uidmap,
+# slirp4netns), runc (crun refuses hybrid cgroups), debootstrap for the base.
+IMAGE_PACKAGES := podman runc uidmap slirp4netns debootstrap debian-archive-keyring
 
 ifeq ($(V),1)
 Q =
@@ -41,16 +48,18 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # Modules free of libbpf: unit tests link these.
-PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c
+PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c \
+	user/podman.c
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/events
+TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test test-unit test-integration install uninstall vmlinux clean
+.PHONY: all deps test test-unit test-integration install uninstall vmlinux clean \
+	image image-base
 
 all: $(BUILD)/claude-bpf
 
@@ -82,6 +91,13 @@ $(BUILD)/tests/probe: tests/tools/probe.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@
 
+# The probe inside the podman tests' busybox image, which has no libc.
+# Without the sanitizers: they do not link statically.
+$(BUILD)/tests/probe-static: tests/tools/probe.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static $< -o $@
+
 $(BUILD)/tests/events: tests/tools/events.c include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -89,7 +105,7 @@ $(BUILD)/tests/events: tests/tools/events.c include/claude_bpf.h
 
 deps:
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES) $(IMAGE_PACKAGES)
 
 test: test-unit test-integration
 
@@ -101,6 +117,90 @@ test-integration: $(BUILD)/claude-bpf $(TOOL_BINS)
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
+
+# --- The agent's image ------------------------------------------------------
+# make image [IMAGE=claude-sandbox:latest] [BASE=IMAGE|debootstrap]
+#            [REBUILD_BASE=1] [NO_CACHE=1]
+#            [CLAUDE_CODE_VERSION=X.Y.Z] [CLAUDE_CODE_INSTALL=npm|official]
+# The base is Debian's trixie-slim from the registry; when the registry cannot
+# supply it (or with BASE=debootstrap) the base is made here with debootstrap
+# from the Debian mirror this machine's apt uses, and kept as $(BASE_LOCAL)
+# (remade by `make image-base`, or by REBUILD_BASE=1). The host's extra CA
+# certificates ($(IMAGE_CA_DIR)/*.crt) are trusted by the build and the image.
+IMAGE        ?= claude-sandbox:latest
+BASE         ?= docker.io/library/debian:trixie-slim
+BASE_LOCAL   ?= localhost/claude-sandbox-base:trixie
+IMAGE_SUITE  ?= trixie
+IMAGE_CA_DIR ?= /usr/local/share/ca-certificates
+IMAGE_CTX    := $(BUILD)/image
+IMAGE_ROOTFS := $(BUILD)/image-rootfs
+PODMAN       ?= podman
+IMAGE_VERBOSE := $(filter 1,$(V))
+# Not $(MAKE) itself in the recipe: `make -n image` would then run it.
+IMAGE_SUBMAKE = $(MAKE) --no-print-directory
+
+# The first Debian mirror (and security mirror) in this machine's apt sources.
+APT_URIS = { sed -n 's/^[[:space:]]*deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\).*/\2/p' \
+	/etc/apt/sources.list /etc/apt/sources.list.d/*.list; \
+	sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources; } 2>/dev/null | tr ' ' '\n'
+DEBIAN_MIRROR ?= $(or $(shell $(APT_URIS) | sed -nE 's|^(https?://.*/debian)/?$$|\1|p' | head -n 1),http://deb.debian.org/debian)
+DEBIAN_SECURITY_MIRROR ?= $(or $(shell $(APT_URIS) | sed -nE 's|^(https?://.*/debian-security)/?$$|\1|p' | head -n 1),http://deb.debian.org/debian-security)
+
+# podman: a CONTAINERS_CONF from the environment or the command line wins.
+# Otherwise podman/containers.conf (runc, no default ulimits) is used where
+# podman's own defaults cannot start a container: cgroups not pure v2 (crun
+# refuses hybrid mode), or root without CAP_SYS_RESOURCE (podman's default
+# ulimits then fail with "error setting rlimits").
+ifeq ($(origin CONTAINERS_CONF),undefined)
+PODMAN_CONF_NEEDED := $(shell [ "$$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" != cgroup2fs ] || \
+	{ [ "$$(id -u)" = 0 ] && [ $$(( 0x$$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status) >> 24 & 1 )) = 0 ]; } && echo yes)
+PODMAN_ENV := $(if $(PODMAN_CONF_NEEDED),CONTAINERS_CONF=$(CURDIR)/podman/containers.conf)
+endif
+
+image:
+	$(Q)base='$(BASE)'; \
+	if [ "$$base" != debootstrap ] && ! $(PODMAN_ENV) $(PODMAN) image exists "$$base" && \
+	   ! $(PODMAN_ENV) $(PODMAN) pull "$$base" >/dev/null; then \
+		printf '  %-8s %s\n' BASE "no $$base from the registry: making the base with debootstrap"; \
+		base=debootstrap; \
+	fi; \
+	if [ "$$base" = debootstrap ]; then \
+		if [ "$(REBUILD_BASE)" = 1 ] || ! $(PODMAN_ENV) $(PODMAN) image exists $(BASE_LOCAL); then \
+			$(IMAGE_SUBMAKE) image-base || exit 1; \
+		fi; \
+		base=$(BASE_LOCAL); \
+	fi; \
+	rm -rf $(IMAGE_CTX) && mkdir -p $(IMAGE_CTX)/ca && \
+	if [ -d $(IMAGE_CA_DIR) ]; then \
+		find -L $(IMAGE_CA_DIR) -type f -name '*.crt' -exec install -m 0644 {} $(IMAGE_CTX)/ca/ \; || exit 1; \
+	fi; \
+	printf '  %-8s %s\n' IMAGE "$(IMAGE) on $$base, $$(ls $(IMAGE_CTX)/ca | wc -l) extra CA certificate(s)$(if $(IMAGE_VERBOSE),, (log: $(BUILD)/image.log))"; \
+	$(PODMAN_ENV) $(PODMAN) build -f Containerfile -t $(IMAGE) --build-arg BASE="$$base" \
+		$(if $(CLAUDE_CODE_VERSION),--build-arg CLAUDE_CODE_VERSION=$(CLAUDE_CODE_VERSION)) \
+		$(if $(CLAUDE_CODE_INSTALL),--build-arg CLAUDE_CODE_INSTALL=$(CLAUDE_CODE_INSTALL)) \
+		$(if $(NO_CACHE),--no-cache) $(IMAGE_CTX) $(if $(IMAGE_VERBOSE),,> $(BUILD)/image.log 2>&1) || \
+		{ $(if $(IMAGE_VERBOSE),,tail -n 40 $(BUILD)/image.log; echo "podman build failed; the whole log is $(BUILD)/image.log";) exit 1; }
+
+image-base:
+	$(call msg,DEBOOT,$(BASE_LOCAL) from $(DEBIAN_MIRROR))
+	$(Q)mkdir -p $(BUILD)
+	$(Q)rm -rf --one-file-system $(IMAGE_ROOTFS)
+	$(Q)debootstrap --variant=minbase $(IMAGE_SUITE) $(IMAGE_ROOTFS) $(DEBIAN_MIRROR) \
+		$(if $(IMAGE_VERBOSE),,> $(BUILD)/debootstrap.log 2>&1) || \
+		{ $(if $(IMAGE_VERBOSE),,tail -n 20 $(BUILD)/debootstrap.log;) rm -rf --one-file-system $(IMAGE_ROOTFS); exit 1; }
+	$(Q)printf '%s\n' 'Types: deb' 'URIs: $(DEBIAN_MIRROR)' 'Suites: $(IMAGE_SUITE) $(IMAGE_SUITE)-updates' \
+		'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+		$(if $(DEBIAN_SECURITY_MIRROR),'' 'Types: deb' 'URIs: $(DEBIAN_SECURITY_MIRROR)' 'Suites: $(IMAGE_SUITE)-security' \
+		'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg') \
+		> $(IMAGE_ROOTFS)/etc/apt/sources.list.d/debian.sources
+	$(Q)rm -f $(IMAGE_ROOTFS)/etc/apt/sources.list $(IMAGE_ROOTFS)/etc/hostname
+	$(Q): > $(IMAGE_ROOTFS)/etc/resolv.conf
+	$(Q)rm -rf $(IMAGE_ROOTFS)/var/cache/apt/archives/*.deb $(IMAGE_ROOTFS)/var/lib/apt/lists/* \
+		$(IMAGE_ROOTFS)/var/log/*.log $(IMAGE_ROOTFS)/var/log/apt/*
+	$(call msg,IMPORT,$(BASE_LOCAL))
+	$(Q)tar --numeric-owner -C $(IMAGE_ROOTFS) -c . | \
+		$(PODMAN_ENV) $(PODMAN) import -q --change 'CMD ["/bin/bash"]' - $(BASE_LOCAL) >/dev/null
+	$(Q)rm -rf --one-file-system $(IMAGE_ROOTFS)
 
 install: $(BUILD)/claude-bpf
 	install -D -m 0755 $(BUILD)/claude-bpf $(DESTDIR)$(PREFIX)/sbin/claude-bpf

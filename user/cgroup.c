@@ -126,9 +126,12 @@ static int unescape(const char *s, size_t n, char *out, size_t len)
 
 /* A line is "id parent major:minor root mountpoint options [optional...] -
  * fstype source superoptions". Lines that do not fit are skipped. */
-int cbpf_cgroup2_mount_parse(const char *mountinfo, char *out, size_t len)
+/* The mount point of the index'th mount of type `fstype`. */
+static int mount_parse(const char *mountinfo, const char *fstype_want,
+		       unsigned index, char *out, size_t len)
 {
 	const char *line = mountinfo;
+	size_t want_n = strlen(fstype_want);
 
 	while (line && *line) {
 		const char *end = strchr(line, '\n');
@@ -151,14 +154,19 @@ int cbpf_cgroup2_mount_parse(const char *mountinfo, char *out, size_t len)
 			i++;
 		}
 		line = *end ? end + 1 : end;
-		if (after < 3 || fstype_n != 7 || memcmp(fstype, "cgroup2", 7) ||
+		if (after < 3 || fstype_n != want_n || memcmp(fstype, fstype_want, want_n) ||
 		    !mnt || mnt[0] != '/')
 			continue;
 		r = unescape(mnt, mnt_n, out, len);
-		if (r != -EINVAL)
+		if (r != -EINVAL && index-- == 0)
 			return r;
 	}
 	return -ENOENT;
+}
+
+int cbpf_cgroup2_mount_parse(const char *mountinfo, char *out, size_t len)
+{
+	return mount_parse(mountinfo, "cgroup2", 0, out, len);
 }
 
 /* --- names and paths --- */
@@ -590,4 +598,28 @@ int cbpf_cgroup_join(const char *path, pid_t pid)
 	r = w < 0 ? -errno : w != n ? -EIO : 0;
 	close(fd);
 	return r;
+}
+
+void cbpf_cgroup_v1_remove(const char *rel)
+{
+	char *mi = NULL, mnt[PATH_MAX], path[PATH_MAX * 2];
+
+	if (read_all("/proc/self/mountinfo", &mi))
+		return;
+	for (unsigned i = 0; mount_parse(mi, "cgroup", i, mnt, sizeof(mnt)) == 0; i++) {
+		char *slash;
+
+		if (fmt(path, sizeof(path), "%s%s", mnt, rel))
+			continue;
+		cbpf_cgroup_remove_tree(path);
+		/* The folder load shares between policies, when empty now. */
+		slash = strrchr(path, '/');
+		if (slash && slash > path + strlen(mnt)) {
+			*slash = '\0';
+			slash = strrchr(path, '/');
+			if (!strcmp(slash, "/claude-bpf") || !strcmp(slash, "/claudebpf.slice"))
+				rmdir(path);
+		}
+	}
+	free(mi);
 }

@@ -70,6 +70,12 @@ int cbpf_cgroup_count_procs(const char *path);
  * first. Returns 0 or -errno (-EBUSY when a process remains). */
 int cbpf_cgroup_remove_tree(const char *path);
 
+/* File system: removes `rel` (a cgroup path below the roots, "/a/b") from
+ * every cgroup v1 hierarchy, where podman on hybrid hosts mirrors its
+ * --cgroup-parent, and the folder above it when that is empty. Best
+ * effort: these hold no programs. */
+void cbpf_cgroup_v1_remove(const char *rel);
+
 /* File system: moves process `pid` (0: the caller) into `path`.
  * Returns 0 or -errno. */
 int cbpf_cgroup_join(const char *path, pid_t pid);

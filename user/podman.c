@@ -106,12 +106,13 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 			    const char **bad)
 {
 	struct cbpf_argv *a = out;
-	char git[4096];
+	char git[4096], claude[4096];
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	*bad = NULL;
 	snprintf(git, sizeof(git), "%s/git", r->home ? r->home : "");
+	snprintf(claude, sizeof(claude), "%s/.claude", r->home ? r->home : "");
 	if (!mountable(r->home))
 		*bad = "home directory";
 	else if (!mountable(r->cwd))
@@ -152,11 +153,14 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 	TRY(addf(a, "--env=HOME=%s", r->home));
 	for (const char *const *e = r->env; e && *e; e++)
 		TRY(addf(a, "--env=%s", *e));   /* the value stays off the command line */
-	TRY(addf(a, "--volume=%s/.claude:%s/.claude:rw", r->home, r->home));
+	/* podman refuses two mounts on one destination: the current directory
+	 * mount (read-write) stands for ~/.claude or ~/git when it is one. */
+	if (strcmp(r->cwd, claude))
+		TRY(addf(a, "--volume=%s:%s:rw", claude, claude));
 	TRY(addf(a, "--volume=%s/.claude.json:%s/.claude.json:rw", r->home, r->home));
 	/* ~/git read-only; the current directory stays writable even inside
 	 * it (podman mounts the deeper path over the shallower). */
-	if (r->git_dir)
+	if (r->git_dir && strcmp(r->cwd, git))
 		TRY(addf(a, "--volume=%s:%s:ro", git, git));
 	TRY(addf(a, "--volume=%s:%s:rw", r->cwd, r->cwd));
 	TRY(addf(a, "--workdir=%s", r->cwd));

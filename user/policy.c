@@ -272,6 +272,7 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 	if ((err = cbpf_cgroup_remove_tree(path)) && err != -ENOENT)
 		return err;
 	remove_shared_parent(path);
+	cbpf_cgroup_v1_remove(p.cgroup);
 	*what = "remove the pinned object";
 	return cbpf_store_remove_if_unused(s);
 }

@@ -212,8 +212,9 @@ int cmd_run(int argc, char **argv)
 	}
 	r.uid = pw->pw_uid;
 	r.gid = pw->pw_gid;
-	snprintf(home, sizeof(home), "%s", getuid() != 0 && getenv("HOME") ?
-		 getenv("HOME") : pw->pw_dir);
+	/* Through sudo, the invoking user's home; else HOME as it is. */
+	snprintf(home, sizeof(home), "%s", (getuid() == 0 && sudo_uid) || !getenv("HOME") ?
+		 pw->pw_dir : getenv("HOME"));
 	r.home = home;
 	if (!getcwd(here, sizeof(here)) || !realpath(here, cwd)) {
 		cbpf_error("cannot resolve the current directory: %s", strerror(errno));

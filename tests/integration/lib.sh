@@ -63,6 +63,7 @@ DNSMASQ=""
 STATUS=""
 FIELD=""
 declare -A LISTENER_LOG LISTENER_NS
+CLEANUP_HOOKS=()        # functions cleanup() calls first (test files add them)
 
 # ---------------------------------------------------------------- verdicts
 
@@ -421,10 +422,14 @@ kill_wait() {
 }
 
 cleanup() {
-	local ns pids
+	local ns pids hook
 
 	kill_wait "${BG_PIDS[@]}"
 	BG_PIDS=()
+	for hook in "${CLEANUP_HOOKS[@]}"; do
+		"$hook"
+	done
+	CLEANUP_HOOKS=()
 	if [[ -x $CBPF && -n $T ]] && { [[ -e /sys/fs/bpf/claude-bpf ]] || [[ -n $CGROUP_BASE && -e $CGROUP_BASE ]]; }; then
 		if ! timeout -k 5 30 "$CBPF" unload --all --force >"$T/unload.out" 2>&1; then
 			say "cleanup: claude-bpf unload --all --force failed: $(<"$T/unload.out")" >&2

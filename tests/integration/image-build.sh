@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Builds the real agent image from scratch and checks it (root, real podman,
+# Debian's package mirror and the npm registry reachable):
+#
+#   tests/integration/image-build.sh
+#
+# `make image BASE=debootstrap` on a base made now with debootstrap and
+# without podman's layer cache, so nothing cached can hide a broken build;
+# then Claude Code runs in the image, as root and as an arbitrary uid.
+# Takes a few minutes (about 3.5 on the CI machine).
+#
+# Environment: IMAGE (default claude-sandbox:latest), BASE_LOCAL (default
+# localhost/claude-sandbox-base:trixie), CONTAINERS_CONF (default the repo's
+# podman/containers.conf, which the CI machine needs: runc, no ulimits).
+# Prints ok/FAIL lines and "N passed, N failed"; exits non-zero on a failure.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+IMAGE=${IMAGE:-claude-sandbox:latest}
+BASE_LOCAL=${BASE_LOCAL:-localhost/claude-sandbox-base:trixie}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/podman/containers.conf}
+
+N_PASS=0
+N_FAIL=0
+ok() { N_PASS=$((N_PASS + 1)); printf 'ok    %s\n' "$1"; }
+fail() {
+	N_FAIL=$((N_FAIL + 1))
+	printf 'FAIL  %s\n' "$1"
+	shift
+	(($# > 0)) && printf '%s\n' "$@" | sed 's/^/      /'
+	return 0
+}
+finish() {
+	printf '%s passed, %s failed\n' "$N_PASS" "$N_FAIL"
+	((N_FAIL == 0))
+	exit
+}
+
+TMP=$(mktemp -d /tmp/cbt-image.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# The version the Containerfile pins.
+want=$(sed -n 's/^ARG CLAUDE_CODE_VERSION=//p' "$ROOT/Containerfile")
+
+if [[ $(id -u) != 0 ]]; then
+	fail "image build" "not root: debootstrap and rootful podman need root"
+	finish
+fi
+for cmd in podman debootstrap make; do
+	command -v "$cmd" >/dev/null || { fail "image build" "$cmd is missing (make deps installs it)"; finish; }
+done
+if [[ -z $want ]]; then
+	fail "Containerfile pins a Claude Code version" "no 'ARG CLAUDE_CODE_VERSION=' line"
+	finish
+fi
+
+# From scratch: the image goes first, so that a failed build cannot leave an
+# old one to be checked; REBUILD_BASE=1 remakes the base with debootstrap, and
+# NO_CACHE=1 keeps podman from reusing any layer.
+podman rmi --ignore "$IMAGE" >/dev/null 2>&1
+if podman image exists "$IMAGE"; then
+	fail "image build from scratch" "could not remove the old $IMAGE (a container still uses it?)"
+	finish
+fi
+
+start=$SECONDS
+if make -C "$ROOT" --no-print-directory image BASE=debootstrap REBUILD_BASE=1 NO_CACHE=1 \
+	IMAGE="$IMAGE" BASE_LOCAL="$BASE_LOCAL"; then
+	ok "make image BASE=debootstrap from scratch ($((SECONDS - start)) s)"
+else
+	fail "make image BASE=debootstrap from scratch ($((SECONDS - start)) s)"
+	finish
+fi
+
+if podman image exists "$IMAGE"; then
+	ok "image $IMAGE exists"
+else
+	fail "image $IMAGE exists"
+	finish
+fi
+
+label=$(podman image inspect --format '{{index .Labels "io.claude-bpf.claude-code.version"}}' "$IMAGE" 2>&1)
+if [[ $label == "$want" ]]; then
+	ok "image label gives Claude Code $want"
+else
+	fail "image label gives Claude Code $want" "label: $label"
+fi
+
+out=$(podman run --rm --security-opt label=disable "$IMAGE" claude --version 2>&1)
+if [[ $out == "$want"* ]]; then
+	ok "claude --version in the image: $out"
+else
+	fail "claude --version in the image" "expected $want, got:" "$out"
+fi
+
+# As claude-bpf run starts it: some uid that has no home in the image, HOME a
+# mounted directory.
+home=$TMP/home
+mkdir -p "$home" && chown 4242:4242 "$home"
+out=$(podman run --rm --security-opt label=disable --user 4242:4242 -e HOME="$home" \
+	-v "$home:$home" -w "$home" "$IMAGE" claude --version 2>&1)
+if [[ $out == "$want"* ]]; then
+	ok "claude --version as uid 4242 with a mounted HOME"
+else
+	fail "claude --version as uid 4242 with a mounted HOME" "$out"
+fi
+
+tools="bash git curl node npm rg jq python3 make less ps ssh patch diff find file xz unzip"
+out=$(podman run --rm --security-opt label=disable "$IMAGE" bash -c \
+	'missing=; for t in '"$tools"'; do command -v "$t" >/dev/null || missing+=" $t"; done; echo "${missing:-none}"' 2>&1)
+if [[ $out == none ]]; then
+	ok "the agent's tools are installed"
+else
+	fail "the agent's tools are installed" "missing: $out"
+fi
+
+# The host's extra CA certificates are in the image's system bundle (what
+# apt, curl, git, npm and, through NODE_EXTRA_CA_CERTS, Claude Code trust).
+shopt -s nullglob globstar
+certs=(/usr/local/share/ca-certificates/**/*.crt)
+if ((${#certs[@]} == 0)); then
+	ok "extra CA certificates: the host has none"
+else
+	missing=()
+	for c in "${certs[@]}"; do
+		# The first line of the certificate's base64 body identifies it well enough.
+		body=$(tr -d '\r' < "$c" | grep -m1 -v -e '^-----' -e '^[[:space:]]*$')
+		if ! podman run --rm --security-opt label=disable "$IMAGE" \
+			grep -qxF -- "$body" /etc/ssl/certs/ca-certificates.crt; then
+			missing+=("$c")
+		fi
+	done
+	if ((${#missing[@]} == 0)); then
+		ok "the host's ${#certs[@]} extra CA certificate(s) are trusted in the image"
+	else
+		fail "the host's extra CA certificates are trusted in the image" "not in the bundle: ${missing[*]}"
+	fi
+fi
+env_ca=$(podman image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$IMAGE" |
+	sed -n 's/^NODE_EXTRA_CA_CERTS=//p')
+if [[ $env_ca == /etc/ssl/certs/ca-certificates.crt ]]; then
+	ok "NODE_EXTRA_CA_CERTS points Claude Code at the system bundle"
+else
+	fail "NODE_EXTRA_CA_CERTS points Claude Code at the system bundle" "NODE_EXTRA_CA_CERTS=$env_ca"
+fi
+
+finish

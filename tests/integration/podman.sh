@@ -1,0 +1,303 @@
+# shellcheck shell=bash
+# Podman for the integration tests, sourced by t_95_podman.sh: the tests' own
+# containers.conf, storage and network configuration (nothing in
+# /etc/containers or in the host's image store is touched), a dual-stack
+# bridge network in the test address ranges, and a busybox image with the
+# probe and a fake `claude` that prints its arguments one per line.
+#
+#   container network  bridge cbtbr<pid>  10.231.88.0/24  fd42:231:88::/64
+#                      (the default network of the tests' containers.conf;
+#                      netavark masquerades what leaves it, and srv also has
+#                      routes back through the host's veth)
+
+PROBE_STATIC=${PROBE_STATIC:-$ROOT/$BUILD/tests/probe-static}
+PM_IMAGE=localhost/cbt-busybox:latest
+PM_NET=cbt-net
+PM_BRIDGE=cbtbr$$
+PM_V4_SUBNET=10.231.88.0/24
+PM_V4_GW=10.231.88.1
+PM_V6_SUBNET=fd42:231:88::/64
+PM_V6_GW=fd42:231:88::1
+PM_SYSCTLS=(net.ipv4.ip_forward net.ipv6.conf.all.forwarding)
+
+PM_DIR=""               # $T/podman: configuration, storage, homes, work dirs
+PM_STATE=""             # "", up, or the reason the podman tests cannot run
+PM_BUSYBOX=""
+PM_SEQ=0
+PM_POLICIES=()          # policies whose cgroups podman may have made
+PM_ENV=()               # NAME=VALUE assignments pm_run adds
+PM_PATH=$PATH           # the PATH pm_run gives claude-bpf run
+PM_HOME_CHECK=""        # "ok", or why run does not use the tests' HOME
+PM_REAL_HOME=""         # the passwd home of the user running the tests
+PM_REAL_MADE=()         # ~/.claude, ~/.claude.json there if not there before
+declare -A PM_SYSCTL_SAVED
+
+# pm_preconditions: true when podman can run here; else PM_STATE says why.
+pm_preconditions() {
+	local b
+
+	if ! command -v podman >/dev/null; then
+		PM_STATE="no podman (install the Debian package podman)"
+		return 1
+	fi
+	if ! command -v runc >/dev/null && [[ ! -x /usr/sbin/runc ]]; then
+		PM_STATE="no runc (install the Debian package runc; crun refuses hybrid cgroups)"
+		return 1
+	fi
+	if ! command -v iptables >/dev/null && [[ ! -x /usr/sbin/iptables ]]; then
+		PM_STATE="no iptables (install the Debian package iptables; netavark needs it for bridge networks)"
+		return 1
+	fi
+	for b in /bin/busybox /usr/bin/busybox; do
+		if [[ -x $b ]] && LC_ALL=C ldd "$b" 2>&1 | grep -qE 'not a dynamic executable|statically linked'; then
+			PM_BUSYBOX=$b
+			break
+		fi
+	done
+	if [[ -z $PM_BUSYBOX ]]; then
+		PM_STATE="no statically linked busybox (install the Debian package busybox-static)"
+		return 1
+	fi
+	if [[ ! -x $PROBE_STATIC ]]; then
+		PM_STATE="$PROBE_STATIC is not built (make $BUILD/tests/probe-static)"
+		return 1
+	fi
+}
+
+# The tests' containers.conf: runc (crun refuses hybrid cgroups), no default
+# ulimits (without CAP_SYS_RESOURCE podman's defaults make runc fail), and
+# podman's temporary files, network definitions and default network ours,
+# apart from the host's podman.
+pm_conf() {
+	cat >"$PM_DIR/containers.conf" <<-EOF
+	[containers]
+	default_ulimits = []
+	[engine]
+	runtime = "runc"
+	tmp_dir = "$PM_DIR/tmp"
+	[network]
+	network_config_dir = "$PM_DIR/networks"
+	default_network = "$PM_NET"
+	EOF
+}
+
+# The network, written as podman 4.3 writes it (`podman network create` has
+# no --interface-name there, and the bridge must not take a podmanN name
+# that the host's own podman networks may use).
+pm_write_network() {
+	local id
+
+	id=$(printf 'cbt-net-%s' "$$" | sha256sum | cut -c1-64)
+	cat >"$PM_DIR/networks/$PM_NET.json" <<-EOF
+	{
+	  "name": "$PM_NET",
+	  "id": "$id",
+	  "driver": "bridge",
+	  "network_interface": "$PM_BRIDGE",
+	  "created": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+	  "subnets": [
+	    { "subnet": "$PM_V4_SUBNET", "gateway": "$PM_V4_GW" },
+	    { "subnet": "$PM_V6_SUBNET", "gateway": "$PM_V6_GW" }
+	  ],
+	  "ipv6_enabled": true,
+	  "internal": false,
+	  "dns_enabled": false,
+	  "ipam_options": { "driver": "host-local" }
+	}
+	EOF
+}
+
+# The image: busybox-static, /bin/bash a shell script, the static probe, a
+# fake claude, a root and a test user.
+pm_make_image() {
+	local r=$PM_DIR/rootfs a
+
+	mkdir -p "$r"/{bin,etc,tmp,proc,sys,dev,root,home/cbt,usr/local/bin} || return 1
+	cp "$PM_BUSYBOX" "$r/bin/busybox" || return 1
+	for a in $("$r/bin/busybox" --list); do
+		[[ $a == busybox || -e $r/bin/$a ]] || ln -s busybox "$r/bin/$a" || return 1
+	done
+	rm -f "$r/bin/bash"
+	printf '#!/bin/sh\nexec /bin/sh "$@"\n' >"$r/bin/bash"
+	printf '#!/bin/sh\nfor a in "$@"; do printf "%%s\\n" "$a"; done\n' >"$r/usr/local/bin/claude"
+	cp "$PROBE_STATIC" "$r/usr/local/bin/probe" || return 1
+	chmod 755 "$r/bin/bash" "$r/usr/local/bin/claude" "$r/usr/local/bin/probe"
+	chmod 1777 "$r/tmp"
+	printf 'root:x:0:0:root:/root:/bin/sh\ncbt:x:1000:1000:cbt:/home/cbt:/bin/sh\n' >"$r/etc/passwd"
+	printf 'root:x:0:\ncbt:x:1000:\n' >"$r/etc/group"
+	tar --numeric-owner -C "$r" -c . | podman import -q - "$PM_IMAGE" >/dev/null
+}
+
+# pm_setup: configuration, network and image; sets PM_STATE.
+pm_setup() {
+	local s out
+
+	PM_DIR=$T/podman
+	mkdir -p "$PM_DIR"/{tmp,networks,storage,run,homes,work} || return 1
+	CLEANUP_HOOKS+=(pm_cleanup)
+	for s in "${PM_SYSCTLS[@]}"; do
+		PM_SYSCTL_SAVED[$s]=$(sysctl -n "$s") || return 1
+	done
+	# Should run use the passwd home instead of HOME, what it creates
+	# there is removed again (only if still empty).
+	PM_REAL_HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+	PM_REAL_MADE=()
+	for s in .claude .claude.json; do
+		[[ -n $PM_REAL_HOME && ! -e $PM_REAL_HOME/$s && ! -L $PM_REAL_HOME/$s ]] &&
+			PM_REAL_MADE+=("$PM_REAL_HOME/$s")
+	done
+	# A store of our own: the host's images and containers stay untouched,
+	# `podman ps -a` sees only the tests' containers, cleanup removes it whole.
+	cat >"$PM_DIR/storage.conf" <<-EOF
+	[storage]
+	driver = "overlay"
+	runroot = "$PM_DIR/run"
+	graphroot = "$PM_DIR/storage"
+	EOF
+	pm_write_network
+	pm_conf
+	export CONTAINERS_CONF=$PM_DIR/containers.conf
+	export CONTAINERS_STORAGE_CONF=$PM_DIR/storage.conf
+	if ! out=$(podman info --format '{{.Host.NetworkBackend}}' 2>&1); then
+		say "podman info failed: $out"
+		return 1
+	fi
+	if [[ $out != netavark ]]; then
+		say "podman uses the network backend '$out'; these tests need netavark (install the Debian package netavark)"
+		return 1
+	fi
+	if ! out=$(pm_make_image 2>&1); then
+		say "making the image $PM_IMAGE failed: $out"
+		return 1
+	fi
+	# Replies to the container network, should netavark not masquerade.
+	net_do ip -n "$NS_SRV" route add "$PM_V4_SUBNET" via "$HOST_V4" &&
+		net_do ip -n "$NS_SRV" -6 route add "$PM_V6_SUBNET" via "$HOST_V6" || return 1
+	PM_STATE=up
+}
+
+# Removes a policy's cgroups that podman made in the cgroup v1 hierarchies
+# (claude-bpf unload removes the cgroup2 one).
+pm_remove_v1_cgroups() {
+	local mnt name d
+
+	# mountinfo: ... mount-point ... - cgroup ...
+	for mnt in $(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup") print $5; break } }' /proc/self/mountinfo); do
+		for name in "${PM_POLICIES[@]}"; do
+			d=$mnt/claude-bpf/$name
+			[[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+		done
+		rmdir "$mnt/claude-bpf" 2>/dev/null
+	done
+}
+
+pm_cleanup() {
+	local m s
+
+	[[ -n $PM_DIR ]] || return 0
+	if [[ -n ${CONTAINERS_CONF:-} && -d $PM_DIR/storage ]]; then
+		timeout -k 5 60 podman rm -a -f -t 0 >/dev/null 2>&1
+		timeout -k 5 60 podman rmi -a -f >/dev/null 2>&1
+	fi
+	ip link del "$PM_BRIDGE" 2>/dev/null
+	# Whatever podman left mounted in its storage, deepest first.
+	while read -r m; do
+		umount -l "$m" 2>/dev/null
+	done < <(awk -v d="$PM_DIR/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+	rm -rf --one-file-system "$PM_DIR"
+	for s in "${!PM_SYSCTL_SAVED[@]}"; do
+		sysctl -qw "$s=${PM_SYSCTL_SAVED[$s]}"
+	done
+	PM_SYSCTL_SAVED=()
+	for m in "${PM_REAL_MADE[@]}"; do
+		if [[ -f $m && ! -s $m ]]; then
+			rm -f "$m"
+		elif [[ -d $m ]]; then
+			rmdir "$m" 2>/dev/null
+		fi
+		[[ -e $m ]] && say "cleanup: $m was made during the podman tests and is not empty: left as it is" >&2
+	done
+	PM_REAL_MADE=()
+	pm_remove_v1_cgroups
+	unset CONTAINERS_CONF CONTAINERS_STORAGE_CONF
+	PM_DIR=""
+	PM_STATE=""
+}
+
+# pm_ready: true when the podman set-up worked; otherwise skips the test.
+pm_ready() {
+	[[ $PM_STATE == up ]] && return 0
+	skip "${PM_STATE:-the podman set-up did not run}"
+	return 1
+}
+
+# pm_have_run: the run command exists; otherwise the test fails.
+pm_have_run() {
+	local out
+
+	if ! out=$("$CBPF" run --help 2>&1); then
+		fail "claude-bpf has no working 'run' command: $out"
+		return 1
+	fi
+}
+
+# pm_home_used: true when run gives the container the HOME it was given
+# (the tests' temporary homes); otherwise fails the test without running
+# anything, so that nothing is written into the real home.
+pm_home_used() {
+	local saved=$PM_HOME home
+
+	if [[ -z $PM_HOME_CHECK ]]; then
+		pm_new_home
+		pm_run "$PM_HOME" --dry-run --policy "$PM_POLICY" --image "$PM_IMAGE" --shell
+		if ((RC == 0)) && [[ $OUT == *" --env=HOME=$PM_HOME "* ]]; then
+			PM_HOME_CHECK=ok
+		else
+			home=$(grep -o -- ' --env=HOME=[^ ]*' <<<"$OUT")
+			PM_HOME_CHECK="run does not use \$HOME: with HOME=$PM_HOME its podman command has '${home# }' ($(ran)); not run, so that the real home stays untouched"
+		fi
+		PM_HOME=$saved
+	fi
+	[[ $PM_HOME_CHECK == ok ]] && return 0
+	fail "$PM_HOME_CHECK"
+	return 1
+}
+
+# pm_new_dir: a fresh directory, in DIR.
+pm_new_dir() {
+	PM_SEQ=$((PM_SEQ + 1))
+	DIR=$PM_DIR/work/d$PM_SEQ
+	mkdir -p "$DIR"
+}
+
+# pm_new_home: a fresh home without ~/.claude, ~/.claude.json or ~/git, in
+# PM_HOME.
+pm_new_home() {
+	PM_SEQ=$((PM_SEQ + 1))
+	PM_HOME=$PM_DIR/homes/h$PM_SEQ
+	mkdir -p "$PM_HOME"
+}
+
+# pm_run DIR ARGS...: claude-bpf run ARGS... in DIR with HOME=$PM_HOME, as
+# root (not through sudo), without a terminal; sets RC, OUT, ERR.
+pm_run() {
+	local dir=$1
+
+	shift
+	run env -u SUDO_USER -u SUDO_UID -u SUDO_GID -C "$dir" PWD="$dir" \
+		HOME="$PM_HOME" PATH="$PM_PATH" "${PM_ENV[@]}" "$CBPF" run "$@" </dev/null
+}
+
+# pm_shell DIR SCRIPT [ARGS...]: sh -c SCRIPT in the image, under the
+# podman tests' policy.
+pm_shell() {
+	local dir=$1 script=$2
+
+	shift 2
+	pm_run "$dir" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c "$script" sh "$@"
+}
+
+# pm_containers: the number of containers in the tests' podman store.
+pm_containers() {
+	podman ps -a -q | wc -l
+}

@@ -58,7 +58,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test test-unit test-integration install uninstall vmlinux clean \
+.PHONY: all deps test test-unit test-integration test-image install uninstall vmlinux clean \
 	image image-base
 
 all: $(BUILD)/claude-bpf
@@ -107,13 +107,18 @@ deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES) $(IMAGE_PACKAGES)
 
-test: test-unit test-integration
+test: test-unit test-integration test-image
 
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run-unit $(UNIT_BINS)
 
 test-integration: $(BUILD)/claude-bpf $(TOOL_BINS)
 	$(Q)BUILD=$(BUILD) tests/integration/run
+
+# The real image, built from scratch, and Claude Code run in it by
+# claude-bpf run (root; a few minutes).
+test-image: $(BUILD)/claude-bpf
+	$(Q)CBPF=$(CURDIR)/$(BUILD)/claude-bpf tests/integration/image-build.sh
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
@@ -202,11 +207,24 @@ image-base:
 		$(PODMAN_ENV) $(PODMAN) import -q --change 'CMD ["/bin/bash"]' - $(BASE_LOCAL) >/dev/null
 	$(Q)rm -rf --one-file-system $(IMAGE_ROOTFS)
 
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+# The allowlist is configuration: an edited one is never overwritten.
 install: $(BUILD)/claude-bpf
 	install -D -m 0755 $(BUILD)/claude-bpf $(DESTDIR)$(PREFIX)/sbin/claude-bpf
+	install -D -m 0644 man/claude-bpf.8 $(DESTDIR)$(PREFIX)/share/man/man8/claude-bpf.8
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' systemd/claude-bpf.service \
+		> $(DESTDIR)$(UNITDIR)/claude-bpf.service
+	install -D -m 0644 allowed-hosts.conf $(DESTDIR)$(PREFIX)/share/claude-bpf/allowed-hosts.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/claude-bpf/allowed-hosts.conf || \
+		install -D -m 0644 allowed-hosts.conf $(DESTDIR)$(SYSCONFDIR)/claude-bpf/allowed-hosts.conf
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/claude-bpf
+	rm -f $(DESTDIR)$(PREFIX)/sbin/claude-bpf $(DESTDIR)$(PREFIX)/share/man/man8/claude-bpf.8 \
+		$(DESTDIR)$(UNITDIR)/claude-bpf.service \
+		$(DESTDIR)$(PREFIX)/share/claude-bpf/allowed-hosts.conf
 
 clean:
 	rm -rf build build-san

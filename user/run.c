@@ -145,7 +145,8 @@ static int ensure_state_files(const char *home, uid_t uid, gid_t gid)
 	strcat(path, ".json");
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
-		int err = fchown(fd, uid, gid) ? -errno : 0;
+		/* An empty object: Claude Code reads the file as JSON. */
+		int err = write(fd, "{}\n", 3) != 3 || fchown(fd, uid, gid) ? -errno : 0;
 
 		close(fd);
 		return err;

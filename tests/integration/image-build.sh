@@ -144,4 +144,27 @@ else
 	fail "NODE_EXTRA_CA_CERTS points Claude Code at the system bundle" "NODE_EXTRA_CA_CERTS=$env_ca"
 fi
 
+# The agent's own binary under enforcement: claude-bpf run with a policy
+# that denies everything (claude --version needs no network).
+CBPF=${CBPF:-$ROOT/build/claude-bpf}
+if [[ ! -x $CBPF ]]; then
+	fail "claude --version inside claude-bpf run" "$CBPF is not built (make)"
+else
+	mkdir -p "$TMP/run-home" "$TMP/run-work"
+	if ! out=$("$CBPF" load --name cbt_image --none 2>&1); then
+		fail "claude --version inside claude-bpf run" "load failed: $out"
+	else
+		out=$(cd "$TMP/run-work" && HOME=$TMP/run-home "$CBPF" run --policy cbt_image \
+			--image "$IMAGE" -- --version 2>&1)
+		rc=$?
+		if ((rc == 0)) && [[ $out == "$want"* ]]; then
+			ok "claude --version inside claude-bpf run: $out"
+		else
+			fail "claude --version inside claude-bpf run" "exit $rc: $out"
+		fi
+		"$CBPF" unload --force cbt_image >/dev/null 2>&1 ||
+			fail "unload the image test's policy"
+	fi
+fi
+
 finish

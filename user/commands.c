@@ -1,6 +1,7 @@
 /* load, unload, status and check: the policy commands of claude-bpf. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <ifaddrs.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "cgroup.h"
@@ -18,20 +20,11 @@
 #include "policy.h"
 #include "resolve.h"
 #include "rules.h"
+#include "refresh.h"
+#include "source.h"
 #include "runstate.h"
 #include "store.h"
 
-#define MAX_RESOLVERS 16
-
-static const char *const reason_names[CBPF_REASON__COUNT] = {
-	[CBPF_REASON_NO_POLICY] = "no_policy",
-	[CBPF_REASON_NO_RULE] = "no_rule",
-	[CBPF_REASON_DENY_RULE] = "deny_rule",
-	[CBPF_REASON_EXPIRED] = "expired",
-	[CBPF_REASON_LOOPBACK] = "loopback",
-	[CBPF_REASON_SOCKET_TYPE] = "socket_type",
-	[CBPF_REASON_BAD_PACKET] = "bad_packet",
-};
 
 int cbpf_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -54,144 +47,38 @@ int cbpf_need_root(const char *cmd)
 	return 1;
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		return NULL;
-	do {
-		if (cap - len < 4096) {
-			char *b = realloc(buf, cap = cap ? cap * 2 : 8192);
-
-			if (!b) {
-				free(buf);
-				fclose(f);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = b;
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	if (ferror(f)) {
-		int e = errno;
-
-		free(buf);
-		fclose(f);
-		errno = e;
-		return NULL;
-	}
-	fclose(f);
-	buf[len] = '\0';
-	if (strlen(buf) != len) {
-		free(buf);
-		errno = EILSEQ;   /* a NUL byte: not a text file */
-		return NULL;
-	}
-	return buf;
-}
-
-/* The resolvers a sandbox is given by default: the host's (a local stub
- * for exec) and, behind systemd-resolved's stub, its upstream servers,
- * which podman writes into containers' resolv.conf instead. */
-static size_t host_resolvers(uint8_t (*out)[16], size_t max)
-{
-	static const char *const files[] = {
-		"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf",
-	};
-	size_t n = 0;
-
-	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
-		char *text = read_file(files[f]);
-
-		if (text)
-			n += cbpf_parse_resolv_conf(text, out + n, max - n);
-		free(text);
-	}
-	return n;
-}
-
 static void print_errors(const struct cbpf_errors *e)
 {
 	for (size_t i = 0; i < e->n; i++)
 		cbpf_error("%s", e->msg[i]);
 }
 
-/* Parses, resolves and compiles CONF. Errors are printed; returns 0 or 1. */
-static int ruleset_from_file(const char *path, struct cbpf_ruleset *rs)
+/* Opens CONF and resolves every name (each must answer). Errors are
+ * printed; returns 0 or 1. grace_s < 0: the addresses never expire. */
+static int open_source(const char *path, int grace_s, struct cbpf_source *src)
 {
-	uint8_t servers[MAX_RESOLVERS][16];
 	struct cbpf_errors errs = {};
-	struct cbpf_conf conf = {};
-	struct cbpf_resolved *res = NULL;
-	const char **hosts = NULL;
-	unsigned *lines = NULL;
-	size_t nservers = 0, nhosts = 0;
-	char *text = read_file(path);
-	int rc = 1, err;
+	int err = cbpf_source_open(src, path, &errs);
 
-	if (!text) {
-		cbpf_error("cannot read '%s': %s", path, strerror(errno));
-		return 1;
+	if (!err) {
+		err = cbpf_source_resolve(src, NULL, grace_s, &errs);
+		if (err > 0)
+			err = -EINVAL;
 	}
-	err = cbpf_conf_parse(path, text, &conf, &errs);
-	if (err) {
-		if (errs.n == 0)
-			cbpf_error("cannot parse '%s': %s", path, strerror(-err));
-		goto out;
-	}
-	/* The loader resolves through the resolvers the sandbox may use. */
-	for (size_t i = 0; i < conf.ndns && nservers < MAX_RESOLVERS; i++)
-		memcpy(servers[nservers++], conf.dns[i].addr, 16);
-	if (conf.ndns == 0)
-		nservers = host_resolvers(servers, MAX_RESOLVERS);
-
-	hosts = calloc(conf.n + 1, sizeof(*hosts));
-	lines = calloc(conf.n + 1, sizeof(*lines));
-	res = calloc(conf.n + 1, sizeof(*res));
-	if (!hosts || !lines || !res) {
-		cbpf_error("out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < conf.n; i++) {
-		bool seen = false;
-
-		if (!conf.entries[i].is_host)
-			continue;
-		for (size_t j = 0; j < nhosts && !seen; j++)
-			seen = strcmp(hosts[j], conf.entries[i].host) == 0;
-		if (!seen) {
-			hosts[nhosts] = conf.entries[i].host;
-			lines[nhosts++] = conf.entries[i].line;
-		}
-	}
-	if (cbpf_resolve_all(path, hosts, lines, nhosts, (const uint8_t (*)[16])servers,
-			     nservers, res, &errs))
-		goto out;
-	/* Resolved addresses never expire until the refresher exists to renew
-	 * them; the kernel already honours expires_ns where it is set. */
-	err = cbpf_rules_compile(&conf, res, nhosts, (const uint8_t (*)[16])servers,
-				 nservers, 0, rs);
-	if (err) {
-		cbpf_error("cannot compile '%s': %s", path, strerror(-err));
-		goto out;
-	}
-	rc = 0;
-out:
 	print_errors(&errs);
+	if (err && !errs.n)
+		cbpf_error("cannot load '%s': %s", path, strerror(-err));
 	cbpf_errors_free(&errs);
-	if (res)
-		cbpf_resolved_free(res, nhosts);
-	free(res);
-	free(hosts);
-	free(lines);
-	cbpf_conf_free(&conf);
-	free(text);
-	return rc;
+	return err ? 1 : 0;
+}
+
+static int compile_source(const struct cbpf_source *src, struct cbpf_ruleset *rs)
+{
+	int err = cbpf_source_compile(src, rs);
+
+	if (err)
+		cbpf_error("cannot compile '%s': %s", src->path, strerror(-err));
+	return err ? 1 : 0;
 }
 
 /* The host's own addresses, denied by the internet policy. */
@@ -219,7 +106,7 @@ static size_t own_addresses(uint8_t (*out)[16], size_t max)
 
 static int builtin_ruleset(bool internet, struct cbpf_ruleset *rs)
 {
-	uint8_t own[256][16], dns[MAX_RESOLVERS][16];
+	uint8_t own[256][16], dns[CBPF_MAX_RESOLVERS][16];
 	size_t nown, ndns;
 	int err;
 
@@ -227,7 +114,7 @@ static int builtin_ruleset(bool internet, struct cbpf_ruleset *rs)
 		err = cbpf_rules_none(rs);
 	else {
 		nown = own_addresses(own, 256);
-		ndns = host_resolvers(dns, MAX_RESOLVERS);
+		ndns = cbpf_host_resolvers(dns, CBPF_MAX_RESOLVERS);
 		err = cbpf_rules_internet((const uint8_t (*)[16])own, nown,
 					  (const uint8_t (*)[16])dns, ndns, rs);
 	}
@@ -343,14 +230,19 @@ int cmd_load(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "internet", no_argument, NULL, 'I' },
 		{ "none", no_argument, NULL, 'N' },
+		{ "foreground", no_argument, NULL, 'F' },
+		{ "no-refresh", no_argument, NULL, 'R' },
+		{ "grace", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *name = "default", *parent = NULL, *conf = NULL, *what, *user = NULL;
 	struct passwd *pw = NULL;
 	enum cbpf_cgroup_manager mgr = CBPF_CGM_CGROUPFS;
-	int builtin = 0, c, err, rc = 1;
-	char mount[PATH_MAX], path[PATH_MAX], pparent[PATH_MAX];
+	int builtin = 0, c, err, rc = 1, grace = CBPF_DEFAULT_GRACE_S;
+	bool foreground = false, no_refresh = false;
+	char mount[PATH_MAX], path[PATH_MAX], pparent[PATH_MAX], *end;
+	struct cbpf_source src = {};
 	struct cbpf_ruleset rs = {};
 	struct cbpf_store s;
 
@@ -359,6 +251,15 @@ int cmd_load(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'u': user = optarg; break;
 		case 'p': parent = optarg; break;
+		case 'F': foreground = true; break;
+		case 'R': no_refresh = true; break;
+		case 'g':
+			errno = 0;
+			grace = (int)strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || grace < 0 || grace > 86400)
+				return cbpf_usage_error("load", "invalid --grace '%s': seconds, "
+							"0..86400", optarg);
+			break;
 		case 'm':
 			if (strcmp(optarg, "cgroupfs") == 0)
 				mgr = CBPF_CGM_CGROUPFS;
@@ -376,8 +277,13 @@ int cmd_load(int argc, char **argv)
 		case 'h':
 			printf("usage: claude-bpf load [--name NAME] [--cgroup-parent PATH]\n"
 			       "                      [--cgroup-manager cgroupfs|systemd] [--user USER]\n"
+			       "                      [--foreground | --no-refresh] [--grace SECONDS]\n"
 			       "                      (CONF | --internet | --none)\n"
-			       "--user: for USER's rootless podman (systemd cgroup manager)\n");
+			       "--user: for USER's rootless podman (systemd cgroup manager)\n"
+			       "--foreground: stay and refresh hostnames (for systemd)\n"
+			       "--no-refresh: resolve once; the addresses never expire\n"
+			       "--grace: how long a resolved address outlives its TTL (default %d)\n",
+			       CBPF_DEFAULT_GRACE_S);
 			return 0;
 		default:
 			return cbpf_usage_error("load", "invalid option");
@@ -389,6 +295,8 @@ int cmd_load(int argc, char **argv)
 		return cbpf_usage_error("load", "unexpected argument '%s'", argv[optind]);
 	if (!conf == !builtin)
 		return cbpf_usage_error("load", "give exactly one of CONF, --internet, --none");
+	if (foreground && no_refresh)
+		return cbpf_usage_error("load", "--foreground and --no-refresh exclude each other");
 	if (!cbpf_policy_name_valid(name))
 		return cbpf_usage_error("load", "invalid policy name '%s': use 1 to %d of "
 					"A-Z a-z 0-9 _", name, CBPF_NAME_MAX - 1);
@@ -399,8 +307,14 @@ int cmd_load(int argc, char **argv)
 	}
 	if (cbpf_need_root("load"))
 		return 1;
+	if ((err = cbpf_lock_global()) < 0) {
+		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-err));
+		return 1;
+	}
 
-	if (conf ? ruleset_from_file(conf, &rs) : builtin_ruleset(builtin == 'I', &rs))
+	if (conf ? open_source(conf, no_refresh ? -1 : grace, &src) ||
+		   compile_source(&src, &rs)
+		 : builtin_ruleset(builtin == 'I', &rs))
 		goto out;
 	if ((err = cbpf_cgroup2_mount(mount, sizeof(mount)))) {
 		cbpf_error(CBPF_MSG_NO_CGROUP2);
@@ -414,6 +328,12 @@ int cmd_load(int argc, char **argv)
 		cbpf_error("invalid enforcement cgroup for policy '%s' below '%s'%s%s",
 			   name, mount, parent ? " with --cgroup-parent " : "",
 			   parent ? parent : "");
+		goto out;
+	}
+	/* A refresher still writing the old file's rules would race the new
+	 * policy: it goes first (its rules keep enforcing meanwhile). */
+	if ((err = cbpf_refresher_stop(name))) {
+		cbpf_error("cannot stop the refresher of policy '%s': %s", name, strerror(-err));
 		goto out;
 	}
 	if (open_store_or_report(&s, true))
@@ -437,7 +357,18 @@ int cmd_load(int argc, char **argv)
 		rc = 0;
 	}
 	cbpf_store_close(&s);
+	if (rc == 0 && conf && !no_refresh && (foreground || src.nhosts)) {
+		struct cbpf_refresher r = {
+			.name = name, .mount = mount, .cgroup = path, .grace_s = grace,
+			.src = src,
+		};
+
+		memset(&src, 0, sizeof(src));   /* the refresher owns it now */
+		fflush(NULL);
+		rc = cbpf_refresher_start(&r, !foreground);
+	}
 out:
+	cbpf_source_free(&src);
 	cbpf_ruleset_free(&rs);
 	return rc;
 }
@@ -476,6 +407,10 @@ int cmd_unload(int argc, char **argv)
 			 optind < argc ? argv[optind] : "default");
 	if (cbpf_need_root("unload"))
 		return 1;
+	if ((c = cbpf_lock_global()) < 0) {
+		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-c));
+		return 1;
+	}
 	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
 		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		return 1;
@@ -524,6 +459,68 @@ int cmd_unload(int argc, char **argv)
 	if (s.policies_fd >= 0)
 		cbpf_store_close(&s);
 	return rc;
+}
+
+/* The refresher of a policy as status shows it: its pid while it holds
+ * the pid file's lock, and each hostname's last answer. */
+static void print_refresher(const char *name, bool json)
+{
+	char path[256], line[2048];
+	long pid = 0;
+	bool first = true;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.pid", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK) {
+			char buf[32] = "";
+			ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+			pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+		}
+		close(fd);
+	}
+	if (json)
+		printf(",\"refresher\":{\"pid\":%ld,\"hosts\":[", pid);
+	else if (pid)
+		printf("  refresher: pid %ld\n", pid);
+	else
+		printf("  refresher: not running (resolved addresses expire; load again to refresh)\n");
+	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", name);
+	f = pid ? fopen(path, "re") : NULL;
+	while (f && fgets(line, sizeof(line), f)) {
+		char *field[5], *save = NULL, *tok = strtok_r(line, "\t\n", &save);
+		uint64_t now = cbpf_boottime_ns(), at;
+		int nf = 0;
+
+		for (; tok && nf < 5; tok = strtok_r(NULL, "\t\n", &save))
+			field[nf++] = tok;
+		if (nf < 4)
+			continue;
+		at = strtoull(field[1], NULL, 10);
+		if (json) {
+			printf("%s{\"name\":", first ? "" : ",");
+			cbpf_json_string(stdout, field[0]);
+			printf(",\"answered_ns\":%llu,\"ttl\":%s,\"failures\":%s,\"error\":",
+			       (unsigned long long)at, field[2], field[3]);
+			if (nf == 5)
+				cbpf_json_string(stdout, field[4]);
+			else
+				fputs("null", stdout);
+			putchar('}');
+		} else {
+			printf("    %-30s ttl %ss, answered %llus ago, %s%s\n", field[0], field[2],
+			       (unsigned long long)((now - at) / 1000000000ull),
+			       atoi(field[3]) ? "failing: " : "ok", nf == 5 ? field[4] : "");
+		}
+		first = false;
+	}
+	if (f)
+		fclose(f);
+	if (json)
+		printf("]}");
 }
 
 struct status_ctx {
@@ -575,9 +572,11 @@ static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 		print_rules(&rs, true);
 		printf("],\"denied\":{");
 		for (int r = 0; r < CBPF_REASON__COUNT; r++)
-			printf("%s\"%s\":%llu", r ? "," : "", reason_names[r],
+			printf("%s\"%s\":%llu", r ? "," : "", cbpf_reason_name(r),
 			       (unsigned long long)counts[r]);
-		printf("}}");
+		printf("}");
+		print_refresher(p->name, true);
+		printf("}");
 	} else {
 		printf("policy %s\n  cgroup:   %s (id %llu)\n  podman:   --cgroup-parent=%s\n"
 		       "  programs:", p->name, path, (unsigned long long)cg, pparent);
@@ -591,8 +590,9 @@ static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 		printf("  denied:  ");
 		for (int r = 0; r < CBPF_REASON__COUNT; r++)
 			if (counts[r])
-				printf(" %s %llu", reason_names[r], (unsigned long long)counts[r]);
+				printf(" %s %llu", cbpf_reason_name(r), (unsigned long long)counts[r]);
 		printf("\n");
+		print_refresher(p->name, false);
 	}
 	ctx->shown++;
 	cbpf_ruleset_free(&rs);
@@ -659,8 +659,9 @@ int cmd_check(int argc, char **argv)
 		{ 0 }
 	};
 	struct cbpf_ruleset rs = {};
+	struct cbpf_source src;
 	bool json = false;
-	int c;
+	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (c) {
@@ -674,7 +675,9 @@ int cmd_check(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return cbpf_usage_error("check", "give one CONF file");
-	if (ruleset_from_file(argv[optind], &rs))
+	rc = open_source(argv[optind], -1, &src) || compile_source(&src, &rs);
+	cbpf_source_free(&src);
+	if (rc)
 		return 1;
 	if (json) {
 		printf("{\"rules\":[");

@@ -15,6 +15,10 @@ int cmd_status(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
+
+/* Name of an enum cbpf_reason ("no_rule", ...), "?" when out of range. */
+const char *cbpf_reason_name(unsigned reason);
 
 /* "claude-bpf: MSG\ntry 'claude-bpf CMD --help'" and EXIT_USAGE. */
 int cbpf_usage_error(const char *cmd, const char *fmt, ...)

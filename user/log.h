@@ -10,6 +10,10 @@ extern bool cbpf_verbose;   /* -v: libbpf's messages and the verifier log */
 extern bool cbpf_json;      /* --json: errors as JSON objects */
 
 void cbpf_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* What a long-running refresher reports that is not an error. */
+void cbpf_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* From now on, errors and information go to syslog as `ident`. */
+void cbpf_log_to_syslog(const char *ident);
 /* Routes libbpf's messages: warnings only with -v. */
 void cbpf_log_setup_libbpf(void);
 /* Writes `s` as a JSON string literal, quotes included. */

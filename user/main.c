@@ -16,6 +16,7 @@ static const struct {
 	{ "load",   cmd_load,   "enforce a policy: load [--name NAME] (CONF | --internet | --none)" },
 	{ "unload", cmd_unload, "remove a policy: unload [--force] (NAME | --all)" },
 	{ "status", cmd_status, "show policies, rules and denials: status [NAME] [--json]" },
+	{ "monitor", cmd_monitor, "show each denial as it happens: monitor [NAME] [--json]" },
 	{ "check",  cmd_check,  "parse and resolve a file, change nothing: check CONF" },
 	{ "exec",   cmd_exec,   "run a command inside a policy: exec [--policy NAME] -- CMD" },
 };

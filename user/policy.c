@@ -14,14 +14,8 @@
 #include <bpf/libbpf.h>
 #include "cgroup.h"
 #include "policy.h"
-
-static uint64_t boottime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "refresh.h"
+#include "source.h"
 
 /* Deletes every entry of `map_fd` whose key's u32 at `id_offset` is `id`.
  * Keys are collected first: deleting while iterating would skip some. */
@@ -156,7 +150,7 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 	}
 
 	p.id = free_id(s);
-	p.loaded_ns = boottime_ns();
+	p.loaded_ns = cbpf_boottime_ns();
 	*what = "write the rules";
 	if ((err = delete_rule_set(s, p.id)) || (err = write_rule_set(s, p.id, rs)))
 		goto fail_rules;
@@ -254,6 +248,10 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 		*what = "unload a policy that processes still use";
 		return -EBUSY;
 	}
+	/* Its refresher would write rules again: it goes first. */
+	*what = "stop the refresher";
+	if ((err = cbpf_refresher_stop(name)))
+		return err;
 	*what = "stop the processes in the cgroup";
 	if (*nprocs > 0 && (err = kill_all(path)))
 		return err;
@@ -334,4 +332,63 @@ int cbpf_policy_counters(struct cbpf_store *s, uint64_t cgroup_id,
 	}
 	free(vals);
 	return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	return memcmp(a, &((const struct cbpf_rule_entry *)b)->key,
+		      sizeof(struct cbpf_rule_key));
+}
+
+int cbpf_policy_sync(struct cbpf_store *s, const char *name,
+		     const struct cbpf_ruleset *rs, uint64_t keep_ns)
+{
+	struct cbpf_rule_key k, *prev = NULL, *stale = NULL;
+	struct cbpf_policy p;
+	struct cbpf_rule cur;
+	size_t nstale = 0;
+	uint64_t cg, now = cbpf_boottime_ns();
+	int writes = 0, err;
+
+	if ((err = cbpf_store_find_policy(s, name, &cg, &p)))
+		return err;
+	/* New and renewed entries first: an address in the new answer is
+	 * allowed before any old one goes. */
+	for (size_t i = 0; i < rs->n; i++) {
+		k = rs->v[i].key;
+		k.policy = p.id;
+		if (bpf_map_lookup_elem(s->rules_fd, &k, &cur) == 0 &&
+		    !memcmp(&cur, &rs->v[i].val, sizeof(cur)))
+			continue;   /* nothing changed: nothing written */
+		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY))
+			return -errno;
+		writes++;
+	}
+	/* Addresses a name no longer has expire in the kernel on their own;
+	 * their entries go some time later (monitor can name them till then). */
+	while (bpf_map_get_next_key(s->rules_fd, prev, &k) == 0) {
+		struct cbpf_rule_key bare = k;
+
+		prev = &k;
+		bare.policy = 0;
+		if (k.policy != p.id || bpf_map_lookup_elem(s->rules_fd, &k, &cur) ||
+		    !cur.host || !cur.expires_ns || cur.expires_ns + keep_ns > now ||
+		    bsearch(&bare, rs->v, rs->n, sizeof(*rs->v), cmp_key))
+			continue;
+		if (nstale % 64 == 0) {
+			struct cbpf_rule_key *more = realloc(stale, (nstale + 64) * sizeof(*more));
+
+			if (!more) {
+				free(stale);
+				return -ENOMEM;
+			}
+			stale = more;
+		}
+		stale[nstale++] = k;
+	}
+	for (size_t i = 0; i < nstale; i++)
+		if (bpf_map_delete_elem(s->rules_fd, &stale[i]) == 0)
+			writes++;
+	free(stale);
+	return writes;
 }

@@ -28,6 +28,15 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
 			   struct cbpf_ruleset *out);
 
+/* Brings the rules of policy `name` to `rs` in place, without a new rule
+ * set: entries that differ are written (an unchanged answer only moves the
+ * expiry of the entries it has), nothing else is; entries from hostnames
+ * that `rs` no longer has stay until keep_ns past their expiry (the kernel
+ * ignores them from their expiry on). Returns the number of writes, or
+ * -errno. */
+int cbpf_policy_sync(struct cbpf_store *s, const char *name,
+		     const struct cbpf_ruleset *rs, uint64_t keep_ns);
+
 /* Deny counters of an enforcement cgroup, summed over CPUs. */
 int cbpf_policy_counters(struct cbpf_store *s, uint64_t cgroup_id,
 			 uint64_t counts[CBPF_REASON__COUNT]);

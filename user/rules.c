@@ -152,7 +152,7 @@ static const struct cbpf_resolved *find_resolved(const struct cbpf_resolved *res
 int cbpf_rules_compile(const struct cbpf_conf *conf,
 		       const struct cbpf_resolved *res, size_t nres,
 		       const uint8_t (*dns_default)[16], size_t ndns_default,
-		       uint64_t expires_ns, struct cbpf_ruleset *out)
+		       struct cbpf_ruleset *out)
 {
 	int r = 0;
 
@@ -177,7 +177,7 @@ int cbpf_rules_compile(const struct cbpf_conf *conf,
 		r = host_index(out, e->host, &h);
 		for (size_t j = 0; j < rv->n && !r; j++)
 			r = add(out, e->action, rv->addrs[j], 128, e->port,
-				e->proto, h, expires_ns);
+				e->proto, h, rv->expires_ns);
 	}
 	for (size_t i = 0; i < conf->ndns && !r; i++)
 		r = add_dns(out, conf->dns[i].addr);

@@ -27,18 +27,19 @@ struct cbpf_resolved {
 	uint8_t (*addrs)[16];       /* IPv6 or v4-mapped */
 	size_t n;
 	uint32_t ttl;               /* seconds, smallest of the answers */
+	uint64_t expires_ns;        /* CLOCK_BOOTTIME its rules expire; 0: never */
 };
 
 /* Compiles `conf`. Each host entry takes the addresses from the `res` item
  * with the same host (it is an error, -ENOENT, if there is none). Every
  * resolver in conf->dns, and every address in `dns_default` when conf->dns
  * is empty, becomes an allow rule for TCP and UDP port 53 (/32 or /128).
- * `expires_ns` is written into rules that came from hostnames (0: never).
+ * Rules from a hostname expire when its struct cbpf_resolved says.
  * Precedence at an identical key: deny wins. Returns 0 or -errno. */
 int cbpf_rules_compile(const struct cbpf_conf *conf,
 		       const struct cbpf_resolved *res, size_t nres,
 		       const uint8_t (*dns_default)[16], size_t ndns_default,
-		       uint64_t expires_ns, struct cbpf_ruleset *out);
+		       struct cbpf_ruleset *out);
 
 /* "internet, no LAN": every public IPv4 and IPv6 destination allowed; RFC
  * 1918, CGNAT, link-local, ULA, loopback, unspecified, multicast, reserved

@@ -41,10 +41,11 @@ int cbpf_runstate_remove(const char *name)
 {
 	char path[256];
 
+	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", name);
+	unlink(path);   /* a refresher killed outright leaves it */
 	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s", name);
 	if (unlink(path) && errno != ENOENT)
 		return -errno;
-	rmdir(CBPF_RUNSTATE_DIR);   /* only when it is empty */
 	return 0;
 }
 

@@ -215,7 +215,8 @@ preflight() {
 
 # run CMD...: runs a command with a time limit; sets RC, OUT, ERR.
 run() {
-	timeout -k 5 30 "$@" >"$T/run/out" 2>"$T/run/err"
+	# A refresher daemon that load leaves must not inherit the run's lock.
+	timeout -k 5 30 "$@" >"$T/run/out" 2>"$T/run/err" {LOCK_FD}>&-
 	RC=$?
 	OUT=$(<"$T/run/out")
 	ERR=$(<"$T/run/err")

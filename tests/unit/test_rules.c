@@ -107,7 +107,7 @@ static void test_key_layout(void **state)
 
 	(void)state;
 	parse("10.1.0.0/16:5432/tcp\n[2001:db8::/32]:443/udp\n", &c);
-	assert_int_equal(cbpf_rules_compile(&c, NULL, 0, NULL, 0, 0, &rs), 0);
+	assert_int_equal(cbpf_rules_compile(&c, NULL, 0, NULL, 0, &rs), 0);
 	assert_int_equal(rs.n, 2);
 	/* 64 + 32 sorts before 64 + 112 */
 	assert_int_equal(rs.v[0].key.prefixlen, 64 + 32);
@@ -203,7 +203,7 @@ static void test_compile_cases(void **state)
 			addr16(cases[i].dns_default[ndns], dns[ndns]);
 		assert_int_equal(cbpf_rules_compile(&c, NULL, 0,
 						    (const uint8_t (*)[16])dns,
-						    ndns, 12345, &rs), 0);
+						    ndns, &rs), 0);
 		assert_entries(&rs, cases[i].want, cases[i].name);
 		assert_int_equal(rs.flags, 0);
 		cbpf_ruleset_free(&rs);
@@ -230,10 +230,10 @@ static void test_hosts(void **state)
 		NULL,
 	};
 	uint8_t gh[2][16], ex[2][16];
-	const struct cbpf_resolved res[] = {
-		{ .host = "example.com", .addrs = ex, .n = 2, .ttl = 60 },
-		{ .host = "github.com", .addrs = gh, .n = 2, .ttl = 60 },
-		{ .host = "unused.example", .addrs = gh, .n = 1, .ttl = 60 },
+	struct cbpf_resolved res[] = {
+		{ .host = "example.com", .addrs = ex, .n = 2, .ttl = 60, .expires_ns = 1000 },
+		{ .host = "github.com", .addrs = gh, .n = 2, .ttl = 60, .expires_ns = 1000 },
+		{ .host = "unused.example", .addrs = gh, .n = 1, .ttl = 60, .expires_ns = 1000 },
 	};
 	struct cbpf_ruleset rs;
 	struct cbpf_conf c;
@@ -245,7 +245,7 @@ static void test_hosts(void **state)
 	addr16("1.2.3.4", ex[1]);
 	parse("GitHub.com:80\nexample.com:22/tcp\ngithub.com.:443\n"
 	      "1.2.3.4:443/tcp\n", &c);
-	assert_int_equal(cbpf_rules_compile(&c, res, N(res), NULL, 0, 1000, &rs), 0);
+	assert_int_equal(cbpf_rules_compile(&c, res, N(res), NULL, 0, &rs), 0);
 	assert_entries(&rs, want, "hosts");
 	assert_int_equal(rs.nhosts, 2);
 	assert_string_equal(rs.hosts[0], "github.com");
@@ -260,8 +260,10 @@ static void test_hosts(void **state)
 		"allow tcp 443 2001:db8::1 h2 e7",
 		NULL,
 	};
+	for (size_t i = 0; i < N(res); i++)
+		res[i].expires_ns = 7;   /* each host's own expiry reaches its rules */
 	parse("example.com:443/tcp\ngithub.com:443/tcp\n", &c);
-	assert_int_equal(cbpf_rules_compile(&c, res, N(res), NULL, 0, 7, &rs), 0);
+	assert_int_equal(cbpf_rules_compile(&c, res, N(res), NULL, 0, &rs), 0);
 	assert_entries(&rs, shared, "shared");
 	assert_int_equal(rs.nhosts, 2);
 	assert_string_equal(rs.hosts[0], "example.com");
@@ -291,8 +293,7 @@ static void test_unresolved(void **state)
 		struct cbpf_conf c;
 
 		parse(confs[i], &c);
-		assert_int_equal(cbpf_rules_compile(&c, res, N(res), NULL, 0, 0,
-						    &rs), -ENOENT);
+		assert_int_equal(cbpf_rules_compile(&c, res, N(res), NULL, 0, &rs), -ENOENT);
 		assert_null(rs.v);
 		assert_int_equal(rs.n, 0);
 		assert_null(rs.hosts);

@@ -1,0 +1,30 @@
+/* The refresher: one process per policy that keeps its hostnames' addresses
+ * current as DNS changes, re-reads the file on SIGHUP and logs denials.
+ * Enforcement never depends on it: it only renews what would expire. */
+#ifndef CBPF_REFRESH_H
+#define CBPF_REFRESH_H
+
+#include <stdbool.h>
+#include "source.h"
+
+struct cbpf_refresher {
+	const char *name;           /* the policy */
+	const char *mount;          /* cgroup2 mount */
+	const char *cgroup;         /* enforcement cgroup, absolute */
+	int grace_s;
+	struct cbpf_source src;     /* taken over: resolved, already applied */
+};
+
+/* Runs until SIGTERM or SIGINT (exit status 0) or until it cannot go on
+ * (1). With `daemon`, first detaches (the caller returns 0 at once) and
+ * logs to syslog; else logs to stderr (for journald). */
+int cbpf_refresher_start(struct cbpf_refresher *r, bool daemon);
+
+/* Stops policy `name`'s refresher, if one runs, and waits for it to go.
+ * Returns 0 or -errno. */
+int cbpf_refresher_stop(const char *name);
+
+/* Serialises load and unload: held until the process exits. */
+int cbpf_lock_global(void);
+
+#endif

@@ -5,6 +5,8 @@
 #   make test-unit       cmocka unit tests, no root
 #   make SAN=1 test      the same with AddressSanitizer and UBSan
 #   make vmlinux         regenerate vmlinux/vmlinux.h from the running kernel
+#   make bench           benchmarks against no filter, iptables, nftables (root;
+#                        QUICK=1 for the reduced suite); see bench/README.md
 #   make install         to $(DESTDIR)$(PREFIX)/sbin
 #   make image           build the agent's image $(IMAGE) with podman
 #   make image BASE=debootstrap   ... on a base made here with debootstrap
@@ -17,6 +19,8 @@ CLANG   ?= clang
 BPFTOOL ?= bpftool
 ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
+# SANITIZE=1 is the same as SAN=1.
+SAN ?= $(SANITIZE)
 ifeq ($(SAN),1)
 BUILD   ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -32,12 +36,14 @@ LDLIBS  := -lbpf -lelf -lz -lcares
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Iinclude -Ivmlinux
 
-DEB_PACKAGES := build-essential clang llvm libbpf-dev bpftool libelf-dev \
+DEB_PACKAGES := build-essential clang llvm libclang-rt-dev clang-tidy cppcheck libbpf-dev bpftool libelf-dev \
 	zlib1g-dev libc-ares-dev libcmocka-dev pkg-config iproute2 dnsmasq-base jq \
 	podman runc conmon netavark aardvark-dns iptables busybox-static
 # For `make image` and `claude-bpf run`: podman (rootless too: uidmap,
 # slirp4netns), runc (crun refuses hybrid cgroups), debootstrap for the base.
 IMAGE_PACKAGES := podman runc uidmap slirp4netns debootstrap debian-archive-keyring
+# For `make bench`: what it compares against, its DNS server, CPU pinning.
+BENCH_PACKAGES := iptables nftables dnsmasq-base jq util-linux
 
 ifeq ($(V),1)
 Q =
@@ -56,10 +62,11 @@ PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events
+BENCH_BINS := $(BUILD)/bench/netbench $(BUILD)/bench/resolvebench
 
 .DELETE_ON_ERROR:
 .PHONY: all deps test test-unit test-integration test-image install uninstall vmlinux clean \
-	image image-base
+	image image-base bench fuzz lint
 
 all: $(BUILD)/claude-bpf
 
@@ -103,9 +110,15 @@ $(BUILD)/tests/events: tests/tools/events.c include/claude_bpf.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
 
+$(BUILD)/bench/%: bench/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@
+
 deps:
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES) $(IMAGE_PACKAGES)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES) \
+		$(IMAGE_PACKAGES) $(BENCH_PACKAGES)
 
 test: test-unit test-integration test-image
 
@@ -119,6 +132,46 @@ test-integration: $(BUILD)/claude-bpf $(TOOL_BINS)
 # claude-bpf run (root; a few minutes).
 test-image: $(BUILD)/claude-bpf
 	$(Q)CBPF=$(CURDIR)/$(BUILD)/claude-bpf tests/integration/image-build.sh
+
+# libFuzzer targets (clang), each run FUZZ_RUNS times from its seed corpus
+# (copied, so the corpus in the repository stays as it is).
+FUZZ_RUNS ?= 200000
+FUZZ_BUILD := build-fuzz
+FUZZ_TARGETS := config resolv
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Iuser \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRCS) $(wildcard user/*.h)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(PURE_SRCS) -lcares -o $@
+
+fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
+	$(Q)for t in $(FUZZ_TARGETS); do \
+		rm -rf $(FUZZ_BUILD)/corpus-$$t && cp -r tests/fuzz/corpus/$$t $(FUZZ_BUILD)/corpus-$$t && \
+		echo "  FUZZ     $$t ($(FUZZ_RUNS) runs)" && \
+		$(FUZZ_BUILD)/fuzz_$$t -runs=$(FUZZ_RUNS) -max_len=4096 -print_final_stats=1 \
+			$(FUZZ_BUILD)/corpus-$$t 2>$(FUZZ_BUILD)/fuzz-$$t.log || \
+			{ tail -40 $(FUZZ_BUILD)/fuzz-$$t.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units' $(FUZZ_BUILD)/fuzz-$$t.log; \
+	done
+
+# Static analysis, clean or failing: clang-tidy (.clang-tidy) and cppcheck.
+# Findings inside the generated skeleton are libbpf's, not ours.
+LINT_SRCS := $(USER_SRCS) tests/tools/probe.c tests/tools/events.c
+lint: $(BUILD)/claude_bpf.skel.h
+	$(call msg,TIDY,$(LINT_SRCS))
+	$(Q)clang-tidy --quiet $(LINT_SRCS) -- -std=c11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
+		2>/dev/null | grep -E '(warning|error):' | grep -vE '(^|/)$(BUILD)/' > $(BUILD)/lint.log; \
+		if [ -s $(BUILD)/lint.log ]; then cat $(BUILD)/lint.log; exit 1; fi
+	$(call msg,CPPCHECK,$(LINT_SRCS))
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+		--std=c11 -D_GNU_SOURCE -Iinclude -Iuser --suppress=missingIncludeSystem \
+		--inline-suppr $(LINT_SRCS)
+
+# Root; writes bench/results.md (QUICK=1: $(BUILD)/bench/results-quick.md).
+bench: $(BUILD)/claude-bpf $(BENCH_BINS)
+	$(Q)BUILD=$(BUILD) QUICK=$(if $(filter 1,$(QUICK)),1,0) bench/run
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/vmlinux.h
@@ -227,4 +280,4 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/claude-bpf/allowed-hosts.conf
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

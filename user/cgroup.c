@@ -405,7 +405,7 @@ int cbpf_cgroup_create(const char *path)
 		return -EINVAL;
 	if (strlen(path) >= sizeof(buf))
 		return -ENAMETOOLONG;
-	strcpy(buf, path);
+	memcpy(buf, path, strlen(path) + 1);
 	for (p = buf + 1;; p++) {
 		char c = *p;
 

@@ -316,7 +316,7 @@ int cmd_load(int argc, char **argv)
 		   compile_source(&src, &rs)
 		 : builtin_ruleset(builtin == 'I', &rs))
 		goto out;
-	if ((err = cbpf_cgroup2_mount(mount, sizeof(mount)))) {
+	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
 		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		goto out;
 	}

@@ -335,16 +335,14 @@ static int parse_target(struct ctx *c, const char *tok, bool dns,
 	if (!spec && *rest)
 		return err(c, "unexpected '%s' after ']' in '%s'", rest, tok);
 
-	if (family == AF_INET6) {
-		r = parse_addr(c, a, family, t);
-	} else if (!*a) {
+	if (family != AF_INET6 && !*a) {
 		return err(c, "missing host in '%s'", tok);
-	} else if (strchr(a, '*')) {
+	} else if (family != AF_INET6 && strchr(a, '*')) {
 		return err(c, "wildcard host '%s' cannot be enforced by resolving "
 			   "ahead of time; list each host instead", a);
-	} else if (strchr(a, '/') || !a[strspn(a, "0123456789.")]) {
-		/* Digits and dots only: an IPv4 address or a mistake, never a
-		 * name to resolve. */
+	} else if (family == AF_INET6 || strchr(a, '/') || !a[strspn(a, "0123456789.")]) {
+		/* Bracketed, a CIDR, or digits and dots only (an IPv4 address
+		 * or a mistake): never a name to resolve. */
 		r = parse_addr(c, a, family, t);
 	} else {
 		t->is_host = true;

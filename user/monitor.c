@@ -475,7 +475,7 @@ static void scan_hosts(struct monitor *m, struct pol *pol, uint32_t ruleset)
 
 static const char *lookup_host(struct pol *pol, const uint8_t addr[16])
 {
-	struct host_addr key, *a;
+	struct host_addr key = { 0 }, *a;
 
 	if (!pol->nhosts)
 		return NULL;   /* hosts may still be NULL */

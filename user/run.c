@@ -142,7 +142,7 @@ static int ensure_state_files(const char *home, uid_t uid, gid_t gid)
 	} else if (errno != EEXIST) {
 		return -errno;
 	}
-	strcat(path, ".json");
+	memcpy(path + strlen(path), ".json", sizeof(".json"));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
 		/* An empty object: Claude Code reads the file as JSON. */

@@ -110,7 +110,7 @@ int cbpf_source_open(struct cbpf_source *s, const char *path,
 		bool seen = false;
 
 		for (size_t j = 0; e->is_host && j < s->nhosts && !seen; j++)
-			seen = strcmp(s->hosts[j], e->host) == 0;
+			seen = s->hosts[j] && strcmp(s->hosts[j], e->host) == 0;
 		if (e->is_host && !seen) {
 			s->res[s->nhosts].host = e->host;
 			s->lines[s->nhosts] = e->line;

@@ -462,6 +462,9 @@ dns_stopped=false
 if [[ $LOADED_POLICIES == *" cbt_rf_move "* ]] && [[ -n $RF_DNS_PID ]]; then
 	rf_stop_dns
 	dns_stopped=true
+	# A refresh answered just before the server went may still be on its
+	# way into the map: let it land before taking the last good expiry.
+	sleep 0.5
 	rf_now
 	t0=$RF_NOW
 	rf_expiry cbt_rf_move 10.231.2.11

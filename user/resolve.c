@@ -47,11 +47,41 @@ size_t cbpf_parse_resolv_conf(const char *text, uint8_t (*out)[16], size_t max)
 	return n;
 }
 
+/* Names in flight at once: all at once overruns a resolver's queue (a
+ * thousand names to dnsmasq timed out), a window keeps it busy but not
+ * flooded. */
+#define IN_FLIGHT 64
+
+struct batch;
+
 struct query {
 	struct cbpf_resolved *res;
+	struct batch *batch;
 	int status;           /* last failure, ARES_SUCCESS once anything came */
 	int pending;
 };
+
+struct batch {
+	ares_channel ch;
+	struct query *q;
+	const char *const *hosts;
+	size_t n, next;       /* hosts[next..] are not asked yet */
+};
+
+static void on_a(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+static void on_aaaa(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
+/* Sends both queries of the next name, if any is left. */
+static void ask_next(struct batch *b)
+{
+	size_t i;
+
+	if (b->next >= b->n)
+		return;
+	i = b->next++;
+	ares_query(b->ch, b->hosts[i], ns_c_in, ns_t_a, on_a, &b->q[i]);
+	ares_query(b->ch, b->hosts[i], ns_c_in, ns_t_aaaa, on_aaaa, &b->q[i]);
+}
 
 static int add_addr(struct cbpf_resolved *r, const uint8_t addr[16], int ttl)
 {
@@ -78,7 +108,8 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 	int n = MAX_ANSWERS;
 
 	(void)timeouts;
-	q->pending--;
+	if (--q->pending == 0 && status != ARES_EDESTRUCTION)
+		ask_next(q->batch);   /* this name is done: the window moves on */
 	if (status == ARES_SUCCESS && type == ns_t_a) {
 		struct ares_addrttl a[MAX_ANSWERS];
 
@@ -184,6 +215,7 @@ int cbpf_resolve_all(const char *path, const char *const *hosts,
 		.timeout = 2000,
 		.tries = 3,
 	};
+	struct batch b = { .hosts = hosts, .n = n };
 	struct query *q;
 	ares_channel ch;
 	int rc = 0;
@@ -211,12 +243,15 @@ int cbpf_resolve_all(const char *path, const char *const *hosts,
 		rc = -ENOMEM;
 		goto out;
 	}
+	b.ch = ch;
+	b.q = q;
 	for (size_t i = 0; i < n; i++) {
 		res[i].host = hosts[i];
-		q[i] = (struct query){ .res = &res[i], .status = ARES_SUCCESS, .pending = 2 };
-		ares_query(ch, hosts[i], ns_c_in, ns_t_a, on_a, &q[i]);
-		ares_query(ch, hosts[i], ns_c_in, ns_t_aaaa, on_aaaa, &q[i]);
+		q[i] = (struct query){ .res = &res[i], .batch = &b,
+				       .status = ARES_SUCCESS, .pending = 2 };
 	}
+	for (size_t i = 0; i < IN_FLIGHT; i++)
+		ask_next(&b);
 	run_loop(ch);
 	for (size_t i = 0; i < n; i++) {
 		if (res[i].n > 0)

@@ -22,6 +22,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader from what the running kernel offers (probed). */
 const volatile bool has_task_helpers = false;   /* pid and comm in sock hooks */
 const volatile bool has_skb_netns_cookie = false;
+const volatile bool has_sk_storage = false;     /* per-socket verdicts */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -39,6 +40,14 @@ struct {
 	__type(value, struct cbpf_rule);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct cbpf_sk_verdict);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sk_verdicts SEC(".maps");
 
 /* Read by user space only; here so it is pinned with BTF like the rest. */
 struct {
@@ -208,7 +217,7 @@ lookup_rule(struct cbpf_rule_key *key, __u8 proto, __u16 port, __u64 now,
 /* The one decision every hook makes: is this destination allowed by the
  * policy found for the socket? */
 static __always_inline int cbpf_decide(const struct cbpf_dest *d,
-				       const struct cbpf_found *f)
+				       const struct cbpf_found *f, __u64 *keep_until)
 {
 	struct cbpf_rule_key key = {};
 	struct cbpf_rule *best, *r;
@@ -222,7 +231,7 @@ static __always_inline int cbpf_decide(const struct cbpf_dest *d,
 	 * rule names the exact address (a local DNS stub, say). */
 	loopback = is_loopback(d->addr);
 	if (loopback && !d->host_netns)
-		return VERDICT_ALLOW;
+		return VERDICT_ALLOW;   /* not kept: cheap to decide again */
 
 	now = bpf_ktime_get_boot_ns();
 	key.prefixlen = CBPF_KEY_FIXED_BITS + 128;
@@ -249,7 +258,57 @@ static __always_inline int cbpf_decide(const struct cbpf_dest *d,
 		return deny(d, f, expired ? CBPF_REASON_EXPIRED : CBPF_REASON_NO_RULE);
 	if (best->action != CBPF_ACTION_ALLOW)
 		return deny(d, f, CBPF_REASON_DENY_RULE);
+	*keep_until = best->expires_ns ? best->expires_ns : ~0ULL;
 	return VERDICT_ALLOW;
+}
+
+static __always_inline bool same_dest(const struct cbpf_sk_verdict *v,
+				      const struct cbpf_dest *d)
+{
+	for (int i = 0; i < 16; i++)
+		if (v->addr[i] != d->addr[i])
+			return false;
+	return v->port == d->port && v->proto == d->proto;
+}
+
+/* The socket's kept verdict for this destination, if it still holds:
+ * same rule set in force, rule not expired. */
+static __always_inline bool kept_allow(struct cbpf_sk_verdict *v,
+				       const struct cbpf_dest *d)
+{
+	struct cbpf_policy *p;
+	__u64 pcg, expires;
+	__u32 id = 0;
+
+	if (!v)
+		return false;
+	bpf_spin_lock(&v->lock);
+	if (v->policy && same_dest(v, d)) {
+		id = v->policy;
+		pcg = v->policy_cgroup_id;
+		expires = v->expires_ns;
+	}
+	bpf_spin_unlock(&v->lock);
+	if (!id || (expires && expires <= bpf_ktime_get_boot_ns()))
+		return false;
+	p = bpf_map_lookup_elem(&policies, &pcg);
+	return p && p->id == id;
+}
+
+static __always_inline void keep_allow(struct cbpf_sk_verdict *v,
+				       const struct cbpf_dest *d,
+				       const struct cbpf_found *f, __u64 until)
+{
+	if (!v || !until || !f->policy)
+		return;
+	bpf_spin_lock(&v->lock);
+	v->policy = f->policy->id;
+	v->policy_cgroup_id = f->policy_cgroup_id;
+	v->expires_ns = until == ~0ULL ? 0 : until;
+	__builtin_memcpy(v->addr, d->addr, 16);
+	v->port = d->port;
+	v->proto = d->proto;
+	bpf_spin_unlock(&v->lock);
 }
 
 /* Nearest cgroup ancestor that has a policy: of the packet's socket when
@@ -286,7 +345,10 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 					  bool v6)
 {
 	struct cbpf_dest d = { .hook = hook, .task_known = true };
+	struct cbpf_sk_verdict *v = NULL;
 	struct cbpf_found f = {};
+	__u64 until = 0;
+	int verdict;
 
 	if (v6) {
 		__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1],
@@ -297,10 +359,19 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 	}
 	d.port = (__u16)ctx->user_port;
 	d.proto = ctx->protocol;
+	if (has_sk_storage) {
+		v = bpf_sk_storage_get(&sk_verdicts, ctx->sk, 0,
+				       BPF_SK_STORAGE_GET_F_CREATE);
+		if (kept_allow(v, &d))
+			return VERDICT_ALLOW;
+	}
 	d.cgroup_id = bpf_get_current_cgroup_id();
 	d.host_netns = in_host_netns(bpf_get_netns_cookie(ctx));
 	find_policy(NULL, &f);
-	return cbpf_decide(&d, &f);
+	verdict = cbpf_decide(&d, &f, &until);
+	if (verdict == VERDICT_ALLOW)
+		keep_allow(v, &d, &f, until);
+	return verdict;
 }
 
 SEC("cgroup/connect4")
@@ -375,11 +446,23 @@ SEC("cgroup_skb/egress")
 int cbpf_egress(struct __sk_buff *skb)
 {
 	struct cbpf_dest d = { .hook = CBPF_HOOK_EGRESS };
+	struct cbpf_sk_verdict *v = NULL;
 	struct cbpf_found f = {};
+	struct bpf_sock *sk;
+	__u64 until = 0;
+	int verdict;
 
+	bool parsed = parse_packet(skb, &d);
+
+	if (parsed && has_sk_storage && (sk = skb->sk) &&
+	    (sk = bpf_sk_fullsock(sk))) {
+		v = bpf_sk_storage_get(&sk_verdicts, sk, 0, 0);
+		if (kept_allow(v, &d))
+			return VERDICT_ALLOW;
+	}
 	d.cgroup_id = bpf_skb_cgroup_id(skb);
 	find_policy(skb, &f);
-	if (!parse_packet(skb, &d)) {
+	if (!parsed) {
 		if (!f.policy)
 			return deny(&d, &f, CBPF_REASON_NO_POLICY);
 		return deny(&d, &f, CBPF_REASON_BAD_PACKET);
@@ -388,7 +471,10 @@ int cbpf_egress(struct __sk_buff *skb)
 	 * left to the socket hooks, which can. */
 	d.host_netns = has_skb_netns_cookie &&
 		       in_host_netns(bpf_get_netns_cookie(skb));
-	return cbpf_decide(&d, &f);
+	verdict = cbpf_decide(&d, &f, &until);
+	if (verdict == VERDICT_ALLOW)
+		keep_allow(v, &d, &f, until);
+	return verdict;
 }
 
 /* Socket types: raw IP sockets only where the policy allows them. */

@@ -6,9 +6,10 @@
 #define CLAUDE_BPF_H
 
 #ifdef __bpf__
-/* vmlinux.h provides __u8 .. __u64 */
+/* vmlinux.h provides __u8 .. __u64 and struct bpf_spin_lock */
 #else
 #include <linux/types.h>
+#include <linux/bpf.h>
 #endif
 
 /* One place for limits. */
@@ -134,6 +135,22 @@ struct cbpf_host {
 	char name[CBPF_HOST_MAX];
 };
 
+/* Socket storage "sk_verdicts": the last destination each socket was
+ * allowed to reach, so a stream of packets or datagrams to it costs one
+ * lookup instead of a walk of the rules. Valid only while the rule set it
+ * was decided under is still its policy's and the rule has not expired;
+ * deny verdicts are never kept. */
+struct cbpf_sk_verdict {
+	struct bpf_spin_lock lock;
+	__u32 policy;               /* rule set id, 0: nothing kept */
+	__u64 policy_cgroup_id;
+	__u64 expires_ns;           /* of the rule that allowed it; 0: never */
+	__u8  addr[16];
+	__u16 port;                 /* network byte order */
+	__u8  proto;
+	__u8  pad[5];
+};
+
 /* Map "deny_counters" (per-CPU hash): denials per policy and reason. */
 struct cbpf_counter_key {
 	__u64 cgroup_id;            /* enforcement cgroup, or the socket's own
@@ -152,7 +169,7 @@ struct cbpf_config {
 
 /* Bumped whenever a map layout above changes: a pinned object of another
  * version is refused rather than misread. */
-#define CBPF_ABI_VERSION 1
+#define CBPF_ABI_VERSION 2
 
 /* Ring buffer "events": one record per denial, rate-limited per CPU. */
 struct cbpf_event {

@@ -35,7 +35,7 @@ static const struct {
 
 static const char *const map_names[] = {
 	"policies", "rules", "hostnames", "deny_counters", "settings", "events",
-	"event_limit",
+	"event_limit", "sk_verdicts",
 };
 
 const char *cbpf_hook_name(int hook)
@@ -47,7 +47,7 @@ static int *map_fd_slot(struct cbpf_store *s, size_t i)
 {
 	int *slots[] = { &s->policies_fd, &s->rules_fd, &s->hostnames_fd,
 			 &s->counters_fd, &s->settings_fd, &s->events_fd,
-			 &s->event_limit_fd };
+			 &s->event_limit_fd, &s->sk_verdicts_fd };
 	return slots[i];
 }
 
@@ -155,6 +155,9 @@ static int load_and_pin(struct cbpf_store *s, const char **what)
 		helper_ok(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_comm);
 	skel->rodata->has_skb_netns_cookie =
 		helper_ok(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie);
+	skel->rodata->has_sk_storage =
+		helper_ok(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_storage_get) &&
+		helper_ok(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_sk_storage_get);
 
 	*what = "load the BPF programs (-v shows the verifier log)";
 	err = claude_bpf__load(skel);
@@ -211,7 +214,8 @@ static int check_abi(struct cbpf_store *s)
 
 	if (bpf_map_lookup_elem(s->settings_fd, &zero, &c))
 		return -errno;
-	return c.abi_version == CBPF_ABI_VERSION ? 0 : -EPROTO;
+	/* 0: an interrupted first load, which this load completes. */
+	return !c.abi_version || c.abi_version == CBPF_ABI_VERSION ? 0 : -EPROTO;
 }
 
 int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
@@ -244,6 +248,17 @@ int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
 	if ((err = make_dir(CBPF_PIN_ROOT)) || (err = make_dir(CBPF_PIN_ROOT "/progs")) ||
 	    (err = make_dir(CBPF_PIN_ROOT "/links")))
 		return err;
+	/* Maps of another version left pinned would be reused, misread. */
+	*what = "use the pinned BPF object: it is from another claude-bpf "
+		"version; unload it with that version first";
+	s->settings_fd = bpf_obj_get(CBPF_PIN_ROOT "/settings");
+	if (s->settings_fd >= 0) {
+		err = check_abi(s);
+		close(s->settings_fd);
+		s->settings_fd = -1;
+		if (err)
+			return err;
+	}
 	err = load_and_pin(s, what);
 	if (!err) {
 		*what = "write the settings map";

@@ -84,6 +84,9 @@ $(BUILD)/user/%.o: user/%.c $(wildcard user/*.h) include/claude_bpf.h | $(BUILD)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# store.c embeds the BPF object through the skeleton: it is rebuilt with it.
+$(BUILD)/user/store.o: $(BUILD)/claude_bpf.skel.h
+
 $(BUILD)/claude-bpf: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

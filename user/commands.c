@@ -343,8 +343,8 @@ int cmd_load(int argc, char **argv)
 		cbpf_error("policy '%s' or cgroup '%s' already belongs to another "
 			   "policy; unload it first", name, path);
 	else if (err)
-		cbpf_error("cannot %s '%s': %s%s", what, path, strerror(-err),
-			   err == -EPERM ? " (run as root)" : "");
+		cbpf_error("cannot %s '%s': %s%s", what, path, cbpf_policy_strerror(err, what),
+			   err == -EPERM && geteuid() ? " (run as root)" : "");
 	else if (pw && (err = delegate(path, pw->pw_uid, pw->pw_gid)))
 		cbpf_error("cannot delegate '%s' to user '%s': %s", path, user,
 			   strerror(-err));
@@ -527,7 +527,7 @@ struct status_ctx {
 	struct cbpf_store *s;
 	const char *only;
 	const char *mount;
-	bool json;
+	bool json, summary;
 	size_t shown;
 	int rc;
 };
@@ -568,9 +568,13 @@ static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 				printf("%s\"%s\"", first ? "" : ",", cbpf_hook_name(h));
 				first = 0;
 			}
-		printf("],\"rules\":[");
-		print_rules(&rs, true);
-		printf("],\"denied\":{");
+		printf("],\"rule_count\":%zu", rs.n);
+		if (!ctx->summary) {
+			printf(",\"rules\":[");
+			print_rules(&rs, true);
+			printf("]");
+		}
+		printf(",\"denied\":{");
 		for (int r = 0; r < CBPF_REASON__COUNT; r++)
 			printf("%s\"%s\":%llu", r ? "," : "", cbpf_reason_name(r),
 			       (unsigned long long)counts[r]);
@@ -586,7 +590,8 @@ static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 		if (attached != (1u << CBPF_HOOK__COUNT) - 1)
 			printf("  (NOT ALL ATTACHED: reload the policy)");
 		printf("\n  rules:    %zu\n", rs.n);
-		print_rules(&rs, false);
+		if (!ctx->summary)
+			print_rules(&rs, false);
 		printf("  denied:  ");
 		for (int r = 0; r < CBPF_REASON__COUNT; r++)
 			if (counts[r])
@@ -603,19 +608,22 @@ int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "summary", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	char mount[PATH_MAX];
+	struct cbpf_map_use use = {};
 	struct cbpf_store s;
 	struct status_ctx ctx = { .s = &s, .mount = mount };
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jsh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': ctx.json = cbpf_json = true; break;
+		case 's': ctx.summary = true; break;
 		case 'h':
-			printf("usage: claude-bpf status [NAME] [--json]\n");
+			printf("usage: claude-bpf status [NAME] [--json] [--summary]\n");
 			return 0;
 		default:
 			return cbpf_usage_error("status", "invalid option");
@@ -638,12 +646,25 @@ int cmd_status(int argc, char **argv)
 		printf("{\"policies\":[");
 	if (!err) {
 		cbpf_store_each_policy(&s, show_policy, &ctx);
+		if (cbpf_policy_map_use(&s, &use)) {
+			cbpf_error("cannot read the rules and hostnames maps");
+			ctx.rc = 1;
+		}
 		cbpf_store_close(&s);
 	}
 	if (ctx.json)
-		printf("]}\n");
+		printf("],\"maps\":{\"rules\":{\"entries\":%zu,\"max_entries\":%u,"
+		       "\"unreferenced\":%zu},\"hostnames\":{\"entries\":%zu,"
+		       "\"max_entries\":%u,\"unreferenced\":%zu}}}\n",
+		       use.rules, (unsigned)CBPF_MAX_RULES, use.rules_unreferenced,
+		       use.hostnames, (unsigned)CBPF_MAX_HOSTS, use.hostnames_unreferenced);
 	else if (!ctx.shown && !ctx.only)
 		printf("no policy loaded\n");
+	if (!ctx.json && !err && !ctx.only)
+		printf("maps: %zu of %u rule entries, %zu of %u hostnames%s\n", use.rules,
+		       (unsigned)CBPF_MAX_RULES, use.hostnames, (unsigned)CBPF_MAX_HOSTS,
+		       use.rules_unreferenced || use.hostnames_unreferenced ?
+		       " (some of no policy: the next load clears them)" : "");
 	if (ctx.only && !ctx.shown) {
 		cbpf_error("no policy '%s' is loaded", ctx.only);
 		return 1;

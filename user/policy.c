@@ -17,49 +17,148 @@
 #include "refresh.h"
 #include "source.h"
 
-/* Deletes every entry of `map_fd` whose key's u32 at `id_offset` is `id`.
- * Keys are collected first: deleting while iterating would skip some. */
-static int delete_where_id(int map_fd, size_t key_size, size_t id_offset,
-			   uint32_t id)
+/* The rule set ids the policies use, sorted, in ids[CBPF_MAX_POLICIES]. */
+static size_t live_ids(struct cbpf_store *s, uint32_t *ids)
+{
+	struct cbpf_policy p;
+	__u64 key, *prev = NULL;
+	size_t n = 0;
+
+	while (n < CBPF_MAX_POLICIES && bpf_map_get_next_key(s->policies_fd, prev, &key) == 0) {
+		if (bpf_map_lookup_elem(s->policies_fd, &key, &p) == 0)
+			ids[n++] = p.id;
+		prev = &key;
+	}
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+			uint32_t t = ids[j];
+
+			ids[j] = ids[j - 1];
+			ids[j - 1] = t;
+		}
+	return n;
+}
+
+static bool id_in(uint32_t id, const uint32_t *ids, size_t n)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ids[mid] == id)
+			return true;
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Walks the keys of `map_fd`, whose u32 at `id_offset` is a rule set id:
+ * counts them in *total and those of the rule sets `select` picks in
+ * *picked, and deletes the picked ones when `del`. Keys are collected
+ * first: deleting while iterating would skip some. */
+static int scan_rule_sets(int map_fd, size_t key_size, size_t id_offset,
+			  bool (*select)(uint32_t id, const void *arg), const void *arg,
+			  bool del, size_t *total, size_t *picked)
 {
 	unsigned char key[64], *keys = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, all = 0;
 	void *prev = NULL;
 	int err = 0;
 
 	while (bpf_map_get_next_key(map_fd, prev, key) == 0) {
 		uint32_t kid;
 
+		all++;
 		memcpy(&kid, key + id_offset, sizeof(kid));
-		if (kid == id) {
-			if (n == cap) {
-				unsigned char *k = realloc(keys, (cap = cap ? cap * 2 : 256) * key_size);
-
-				if (!k) {
-					err = -ENOMEM;
-					goto out;
-				}
-				keys = k;
-			}
-			memcpy(keys + n++ * key_size, key, key_size);
-		}
 		prev = key;
+		if (!select(kid, arg))
+			continue;
+		if (!del) {
+			n++;
+			continue;
+		}
+		if (n == cap) {
+			unsigned char *k = realloc(keys, (cap = cap ? cap * 2 : 256) * key_size);
+
+			if (!k) {
+				err = -ENOMEM;
+				goto out;
+			}
+			keys = k;
+		}
+		memcpy(keys + n++ * key_size, key, key_size);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; del && i < n; i++)
 		if (bpf_map_delete_elem(map_fd, keys + i * key_size) && errno != ENOENT && !err)
 			err = -errno;
 out:
 	free(keys);
+	if (total)
+		*total = all;
+	if (picked)
+		*picked = n;
 	return err;
+}
+
+static bool is_id(uint32_t id, const void *arg)
+{
+	return id == *(const uint32_t *)arg;
+}
+
+struct id_set {
+	uint32_t ids[CBPF_MAX_POLICIES];
+	size_t n;
+};
+
+static bool not_in_set(uint32_t id, const void *arg)
+{
+	const struct id_set *set = arg;
+
+	return !id_in(id, set->ids, set->n);
+}
+
+static int scan_both(struct cbpf_store *s, bool (*select)(uint32_t, const void *),
+		     const void *arg, bool del, struct cbpf_map_use *use)
+{
+	struct cbpf_map_use u = {};
+	int err = scan_rule_sets(s->rules_fd, sizeof(struct cbpf_rule_key),
+				 offsetof(struct cbpf_rule_key, policy), select, arg, del,
+				 &u.rules, &u.rules_unreferenced);
+	int err2 = scan_rule_sets(s->hostnames_fd, sizeof(struct cbpf_host_key),
+				  offsetof(struct cbpf_host_key, policy), select, arg, del,
+				  &u.hostnames, &u.hostnames_unreferenced);
+
+	if (use)
+		*use = u;
+	return err ? err : err2;
 }
 
 static int delete_rule_set(struct cbpf_store *s, uint32_t id)
 {
-	int err = delete_where_id(s->rules_fd, sizeof(struct cbpf_rule_key),
-				  offsetof(struct cbpf_rule_key, policy), id);
-	int err2 = delete_where_id(s->hostnames_fd, sizeof(struct cbpf_host_key),
-				   offsetof(struct cbpf_host_key, policy), id);
-	return err ? err : err2;
+	return scan_both(s, is_id, &id, true, NULL);
+}
+
+/* Entries of rule sets no policy uses: what a load killed while it wrote
+ * leaves. Only under the global lock (a load in progress writes a rule set
+ * no policy uses yet). */
+static int delete_unreferenced(struct cbpf_store *s)
+{
+	struct id_set set;
+
+	set.n = live_ids(s, set.ids);
+	return scan_both(s, not_in_set, &set, true, NULL);
+}
+
+int cbpf_policy_map_use(struct cbpf_store *s, struct cbpf_map_use *use)
+{
+	struct id_set set;
+
+	set.n = live_ids(s, set.ids);
+	return scan_both(s, not_in_set, &set, false, use);
 }
 
 static int delete_counters(struct cbpf_store *s, uint64_t cgroup_id)
@@ -76,18 +175,10 @@ static int delete_counters(struct cbpf_store *s, uint64_t cgroup_id)
 /* The smallest rule set id no policy uses. */
 static uint32_t free_id(struct cbpf_store *s)
 {
-	bool used[CBPF_MAX_POLICIES * 2 + 2] = { false };
-	struct cbpf_policy p;
-	__u64 key, *prev = NULL;
-	uint32_t id = 1;
+	uint32_t ids[CBPF_MAX_POLICIES], id = 1;
+	size_t n = live_ids(s, ids);
 
-	while (bpf_map_get_next_key(s->policies_fd, prev, &key) == 0) {
-		if (bpf_map_lookup_elem(s->policies_fd, &key, &p) == 0 &&
-		    p.id < sizeof(used) / sizeof(used[0]))
-			used[p.id] = true;
-		prev = &key;
-	}
-	while (used[id])
+	while (id_in(id, ids, n))
 		id++;
 	return id;
 }
@@ -111,6 +202,16 @@ static int write_rule_set(struct cbpf_store *s, uint32_t id,
 			return -errno;
 	}
 	return 0;
+}
+
+const char *cbpf_policy_strerror(int err, const char *what)
+{
+	if (what && !strcmp(what, CBPF_WHAT_WRITE_RULES) && (err == -ENOSPC || err == -E2BIG))
+		return "the rules map is full (it holds " CBPF_STR(CBPF_MAX_RULES) " rules and "
+		       CBPF_STR(CBPF_MAX_HOSTS) " hostnames for all policies together, and a "
+		       "reload needs room for its old and its new rules at once); nothing was "
+		       "changed";
+	return strerror(-err);
 }
 
 int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
@@ -151,11 +252,15 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 
 	p.id = free_id(s);
 	p.loaded_ns = cbpf_boottime_ns();
-	*what = "write the rules";
-	if ((err = delete_rule_set(s, p.id)) || (err = write_rule_set(s, p.id, rs)))
+	/* The id is free, but a load killed while writing may have left
+	 * entries under it or under another free id: clear them all. */
+	*what = "clear rules no policy uses";
+	if ((err = delete_unreferenced(s)))
 		goto fail_rules;
-	*what = "attach the programs to the cgroup";
-	if ((err = cbpf_store_attach(s, name, cgfd)))
+	*what = CBPF_WHAT_WRITE_RULES;
+	if ((err = write_rule_set(s, p.id, rs)))
+		goto fail_rules;
+	if ((err = cbpf_store_attach(s, name, cgfd, what)))
 		goto fail_rules;
 	*what = "switch the policy";
 	if (bpf_map_update_elem(s->policies_fd, &st.st_ino, &p, BPF_ANY)) {

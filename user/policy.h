@@ -14,9 +14,17 @@
  * rule set or the new one, never a mix and never nothing. On failure
  * nothing that was loaded before has changed. Returns 0 or -errno with
  * *what naming the step. */
+#define CBPF_STR_(x) #x
+#define CBPF_STR(x) CBPF_STR_(x)
+#define CBPF_WHAT_WRITE_RULES "write the rules"
+
 int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		      const char *path, const struct cbpf_ruleset *rs,
 		      const char **what);
+
+/* The reason for an error of cbpf_policy_apply, for its message: a full map
+ * is said so (with its size), anything else as strerror(). */
+const char *cbpf_policy_strerror(int err, const char *what);
 
 /* Detaches and forgets policy `name` and removes its cgroup. Refuses with
  * -EBUSY (*nprocs set) while processes run inside unless `force`, which
@@ -36,6 +44,13 @@ int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
  * -errno. */
 int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 		     const struct cbpf_ruleset *rs, uint64_t keep_ns);
+
+/* Entries in the rules and hostnames maps, and how many of them belong to
+ * no policy (left by a load that was killed while it wrote). */
+struct cbpf_map_use {
+	size_t rules, rules_unreferenced, hostnames, hostnames_unreferenced;
+};
+int cbpf_policy_map_use(struct cbpf_store *s, struct cbpf_map_use *use);
 
 /* Deny counters of an enforcement cgroup, summed over CPUs. */
 int cbpf_policy_counters(struct cbpf_store *s, uint64_t cgroup_id,

@@ -212,7 +212,7 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 	if (!err)
 		err = cbpf_source_compile(&src, &rs);
 	if (!err && (err = cbpf_policy_apply(s, r->name, r->mount, r->cgroup, &rs, &what)))
-		cbpf_errors_add(&errs, "cannot %s: %s", what, strerror(-err));
+		cbpf_errors_add(&errs, "cannot %s: %s", what, cbpf_policy_strerror(err, what));
 	for (size_t i = 0; i < errs.n; i++)
 		cbpf_error("%s", errs.msg[i]);
 	if (err) {

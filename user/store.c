@@ -363,12 +363,15 @@ unsigned cbpf_store_attached(const char *name, uint64_t cgroup_id)
 	return bits;
 }
 
-int cbpf_store_attach(struct cbpf_store *s, const char *name, int cgroup_fd)
+int cbpf_store_attach(struct cbpf_store *s, const char *name, int cgroup_fd,
+		      const char **what)
 {
+	static char failed[128];
 	char path[256];
 	struct stat st;
 	int err;
 
+	*what = "attach the programs to the cgroup";
 	link_path(path, sizeof(path), name, -1);
 	if ((err = make_dir(path)))
 		return err;
@@ -388,8 +391,15 @@ int cbpf_store_attach(struct cbpf_store *s, const char *name, int cgroup_fd)
 			unlink(path);   /* a link to a cgroup that is gone */
 		}
 		fd = bpf_link_create(s->prog_fd[h], cgroup_fd, hooks[h].type, NULL);
-		if (fd < 0)
-			return -errno;
+		if (fd < 0) {
+			err = -errno;
+			/* A kernel without the hook, or another program attached
+			 * exclusively (bpftool cgroup show tells). */
+			snprintf(failed, sizeof(failed), "attach the %s program to the cgroup",
+				 hooks[h].name);
+			*what = failed;
+			return err;
+		}
 		err = bpf_obj_pin(fd, path) ? -errno : 0;
 		close(fd);   /* the pin keeps the link, or nothing does */
 		if (err)

@@ -41,8 +41,10 @@ int cbpf_store_each_policy(struct cbpf_store *s,
 				     void *arg), void *arg);
 
 /* Links: attaches every hook of the object to `cgroup_fd` and pins the
- * links under links/<name>/ (hooks already linked are kept). */
-int cbpf_store_attach(struct cbpf_store *s, const char *name, int cgroup_fd);
+ * links under links/<name>/ (hooks already linked are kept). On failure
+ * *what names the hook; the links made so far stay (cbpf_store_detach). */
+int cbpf_store_attach(struct cbpf_store *s, const char *name, int cgroup_fd,
+		      const char **what);
 /* Which hooks have a live link pinned for `name` attached to `cgroup_id`:
  * a bit per hook. */
 unsigned cbpf_store_attached(const char *name, uint64_t cgroup_id);

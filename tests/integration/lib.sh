@@ -539,6 +539,28 @@ expect_nothing() {
 	fi
 }
 
+# ---------------------------------------------------------------- processes
+
+# proc_alive PID: the process exists and is not a zombie.
+proc_alive() {
+	local st
+	st=$(sed -n 's/.*) \([A-Za-z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)
+	[[ -n $st && $st != Z ]]
+}
+
+# hup_wait PID LOG TEXT N: SIGHUP to PID, then until LOG has N lines with
+# TEXT (10 s at most).
+hup_wait() {
+	local i
+	kill -HUP "$1"
+	for ((i = 0; i < 200; i++)); do
+		(($(grep -cF -- "$3" "$2") >= $4)) && return 0
+		sleep 0.05
+	done
+	fail "no '$3' in $2 10 s after SIGHUP: $(<"$2")"
+	return 1
+}
+
 # ---------------------------------------------------------------- policies
 
 # load_policy NAME ARGS...: claude-bpf load --name NAME ARGS...

@@ -38,18 +38,11 @@ rf_sleep_until() {
 	done
 }
 
-# rf_alive PID: the process exists and is not a zombie.
-rf_alive() {
-	local st
-	st=$(sed -n 's/.*) \([A-Za-z]\).*/\1/p' "/proc/$1/stat" 2>/dev/null)
-	[[ -n $st && $st != Z ]]
-}
-
 # rf_wait_gone PID: true once PID has ended (5 s at most).
 rf_wait_gone() {
 	local i
 	for ((i = 0; i < 100; i++)); do
-		rf_alive "$1" || return 0
+		proc_alive "$1" || return 0
 		sleep 0.05
 	done
 	return 1
@@ -63,7 +56,7 @@ rf_refreshers() {
 	for d in /proc/[0-9]*; do
 		cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
 		[[ $cmd == "$CBPF load "* && $cmd == *" --name $1 "* ]] || continue
-		rf_alive "${d#/proc/}" && RF_PIDS+=("${d#/proc/}")
+		proc_alive "${d#/proc/}" && RF_PIDS+=("${d#/proc/}")
 	done
 }
 
@@ -92,7 +85,7 @@ rf_start_fg() {
 	BG_PIDS+=("$RF_FG_PID")
 	for ((i = 0; i < 200; i++)); do
 		grep -q "refresher started" "$RF_DIR/fg.err" && return 0
-		rf_alive "$RF_FG_PID" || break
+		proc_alive "$RF_FG_PID" || break
 		sleep 0.05
 	done
 	fail "load --foreground --name $1 did not start its refresher within 10 s: stdout: $(<"$RF_DIR/fg.out"); stderr: $(<"$RF_DIR/fg.err")"
@@ -306,7 +299,7 @@ if $rf_ready; then
 		fail "status --json reports no refresher (pid 0) after load: $STATUS"
 	elif [[ $RF_PID != 0 && $(<"$RF_RUN/cbt_rf_move.pid") != "$RF_PID" ]]; then
 		fail "$RF_RUN/cbt_rf_move.pid holds '$(<"$RF_RUN/cbt_rf_move.pid")', status says $RF_PID"
-	elif ! rf_alive "$RF_PID"; then
+	elif ! proc_alive "$RF_PID"; then
 		fail "the refresher $RF_PID from status is not running"
 	elif rf_expiry cbt_rf_move 10.231.2.10 && [[ -z $RF_EXP ]]; then
 		fail "no allow rule for 10.231.2.10 port 8080 (moving.test): $STATUS"
@@ -642,16 +635,10 @@ hup_conf=$RF_DIR/hup.conf
 rf_hup_write() {
 	printf '%s\n' "$@" >"$hup_conf.new" && mv -f "$hup_conf.new" "$hup_conf"
 }
-# rf_hup_wait TEXT N: SIGHUP, then until fg.err has N lines with TEXT (10 s).
+# rf_hup_wait TEXT N: SIGHUP to the foreground refresher, then until fg.err
+# has N lines with TEXT.
 rf_hup_wait() {
-	local i
-	kill -HUP "$RF_FG_PID"
-	for ((i = 0; i < 200; i++)); do
-		(($(grep -cF -- "$1" "$RF_DIR/fg.err") >= $2)) && return 0
-		sleep 0.05
-	done
-	fail "no '$1' in the refresher's stderr 10 s after SIGHUP: $(<"$RF_DIR/fg.err")"
-	return 1
+	hup_wait "$RF_FG_PID" "$RF_DIR/fg.err" "$1" "$2"
 }
 
 start_test "load --foreground stays as the refresher, logging to stderr"
@@ -680,7 +667,7 @@ if $hup_ok; then
 	if rf_hup_wait "rejected" 1; then
 		if ! grep -qF "claude-bpf: $hup_conf:3: " "$RF_DIR/fg.err"; then
 			fail "stderr should say 'claude-bpf: $hup_conf:3: ...': $(<"$RF_DIR/fg.err")"
-		elif ! rf_alive "$RF_FG_PID"; then
+		elif ! proc_alive "$RF_FG_PID"; then
 			fail "the refresher exited on a bad file: $(<"$RF_DIR/fg.err")"
 		elif policy_field cbt_rf_hup policy_id && [[ $FIELD != "$pid0" ]]; then
 			fail "the rule set changed ($pid0 -> $FIELD) although the file was rejected"
@@ -769,7 +756,7 @@ if $hup_ok; then
 		fail "no refresher after load: pids $pid1, $pid2"
 	elif ((pid1 == pid2)); then
 		fail "the second load kept the first refresher ($pid1)"
-	elif rf_alive "$pid1"; then
+	elif proc_alive "$pid1"; then
 		fail "the first refresher $pid1 still runs beside $pid2"
 	elif [[ ${RF_PIDS[*]} != "$pid2" ]]; then
 		fail "refresher processes of cbt_rf_hup: '${RF_PIDS[*]}', expected only $pid2"
@@ -812,7 +799,7 @@ if $hup_ok && rf_refresher_pid cbt_rf_hup && ((RF_PID != 0)); then
 	daemon=$RF_PID
 	if rf_start_fg cbt_rf_hup "$hup_conf"; then
 		rf_refreshers cbt_rf_hup
-		if rf_alive "$daemon"; then
+		if proc_alive "$daemon"; then
 			fail "the refresher $daemon still runs beside the foreground one $RF_FG_PID"
 		elif [[ ${RF_PIDS[*]} != "$RF_FG_PID" ]]; then
 			fail "refresher processes of cbt_rf_hup: '${RF_PIDS[*]}', expected only $RF_FG_PID"

@@ -162,6 +162,7 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		err = -errno;
 		goto fail_rules;
 	}
+	cbpf_store_changed(s);
 	close(cgfd);
 	/* The old rule set is unreachable now. */
 	*what = "delete the old rules";
@@ -260,6 +261,7 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 	*what = "remove the policy";
 	if (bpf_map_delete_elem(s->policies_fd, &cg) && errno != ENOENT)
 		return -errno;
+	cbpf_store_changed(s);
 	*what = "detach the programs";
 	if ((err = cbpf_store_detach(name)))
 		return err;
@@ -360,8 +362,10 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 		if (bpf_map_lookup_elem(s->rules_fd, &k, &cur) == 0 &&
 		    !memcmp(&cur, &rs->v[i].val, sizeof(cur)))
 			continue;   /* nothing changed: nothing written */
-		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY))
-			return -errno;
+		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
 		writes++;
 	}
 	/* Addresses a name no longer has expire in the kernel on their own;
@@ -379,8 +383,8 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 			struct cbpf_rule_key *more = realloc(stale, (nstale + 64) * sizeof(*more));
 
 			if (!more) {
-				free(stale);
-				return -ENOMEM;
+				err = -ENOMEM;
+				goto out;
 			}
 			stale = more;
 		}
@@ -389,6 +393,10 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 	for (size_t i = 0; i < nstale; i++)
 		if (bpf_map_delete_elem(s->rules_fd, &stale[i]) == 0)
 			writes++;
+out:
 	free(stale);
-	return writes;
+	/* A rewritten entry may expire sooner than a kept verdict says. */
+	if (writes)
+		cbpf_store_changed(s);
+	return err ? err : writes;
 }

@@ -181,7 +181,8 @@ _Static_assert(sizeof(struct cbpf_counter_key) == 16, "counter key layout");
 struct cbpf_config {
 	__u64 host_netns_cookie;    /* the host's network namespace */
 	__u32 abi_version;          /* CBPF_ABI_VERSION of the loader that pinned */
-	__u32 pad;
+	__u32 last_id;              /* last rule set id given out: none is reused,
+	                             * so a new one has no leftover rules */
 	/* Generation: 1 at creation, incremented atomically (through the
 	 * mmapped map) after every change to "policies" or "rules". A policy
 	 * hint or kept verdict from an older generation is not used. */

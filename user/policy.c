@@ -17,6 +17,65 @@
 #include "refresh.h"
 #include "source.h"
 
+/* Map writes in batches of up to BATCH entries, one bpf() call each, where
+ * the kernel has batch operations for the map type; one at a time where
+ * not. The batch that failed is redone one at a time from its start: an
+ * update or delete done twice does no harm. */
+enum { BATCH = 4096 };
+
+static bool batch_unsupported(int err)
+{
+	return err == EINVAL || err == ENOTSUP || err == EOPNOTSUPP ||
+	       err == 524 /* the kernel's ENOTSUPP: no batch ops for the map type */;
+}
+
+static int update_many(int fd, const unsigned char *keys, size_t ksz,
+		       const unsigned char *vals, size_t vsz, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		__u32 count = (__u32)(n - i < BATCH ? n - i : BATCH);
+
+		if (bpf_map_update_batch(fd, keys + i * ksz, vals + i * vsz, &count, NULL) == 0) {
+			i += count;
+			continue;
+		}
+		if (!batch_unsupported(errno))
+			return -errno;
+		for (; i < n; i++)
+			if (bpf_map_update_elem(fd, keys + i * ksz, vals + i * vsz, BPF_ANY))
+				return -errno;
+	}
+	return 0;
+}
+
+/* Deletes the keys; one already gone is no error. */
+static int delete_many(int fd, const unsigned char *keys, size_t ksz, size_t n)
+{
+	size_t i = 0;
+	bool batch = true;
+
+	while (i < n) {
+		__u32 count = (__u32)(n - i < BATCH ? n - i : BATCH);
+
+		if (batch && bpf_map_delete_batch(fd, keys + i * ksz, &count, NULL) == 0) {
+			i += count;
+			continue;
+		}
+		if (batch && batch_unsupported(errno)) {
+			batch = false;
+			continue;
+		}
+		/* A batch stops at its first failure: that key alone, then on. */
+		i += batch ? count : 0;
+		if (i < n && bpf_map_delete_elem(fd, keys + i * ksz) && errno != ENOENT)
+			return -errno;
+		i++;
+	}
+	return 0;
+}
+
 /* Deletes every entry of `map_fd` whose key's u32 at `id_offset` is `id`.
  * Keys are collected first: deleting while iterating would skip some. */
 static int delete_where_id(int map_fd, size_t key_size, size_t id_offset,
@@ -45,9 +104,7 @@ static int delete_where_id(int map_fd, size_t key_size, size_t id_offset,
 		}
 		prev = key;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (bpf_map_delete_elem(map_fd, keys + i * key_size) && errno != ENOENT && !err)
-			err = -errno;
+	err = delete_many(map_fd, keys, key_size, n);
 out:
 	free(keys);
 	return err;
@@ -73,44 +130,49 @@ static int delete_counters(struct cbpf_store *s, uint64_t cgroup_id)
 	return 0;
 }
 
-/* The smallest rule set id no policy uses. */
-static uint32_t free_id(struct cbpf_store *s)
+/* A rule set id never given out before (0 is none). */
+static uint32_t new_id(struct cbpf_store *s)
 {
-	bool used[CBPF_MAX_POLICIES * 2 + 2] = { false };
-	struct cbpf_policy p;
-	__u64 key, *prev = NULL;
-	uint32_t id = 1;
+	uint32_t id;
 
-	while (bpf_map_get_next_key(s->policies_fd, prev, &key) == 0) {
-		if (bpf_map_lookup_elem(s->policies_fd, &key, &p) == 0 &&
-		    p.id < sizeof(used) / sizeof(used[0]))
-			used[p.id] = true;
-		prev = &key;
-	}
-	while (used[id])
-		id++;
+	do
+		id = __atomic_add_fetch(&s->settings->last_id, 1, __ATOMIC_SEQ_CST);
+	while (!id);
 	return id;
 }
 
 static int write_rule_set(struct cbpf_store *s, uint32_t id,
 			  const struct cbpf_ruleset *rs)
 {
-	for (size_t i = 0; i < rs->nhosts; i++) {
-		struct cbpf_host_key k = { .policy = id, .host = (uint32_t)i + 1 };
-		struct cbpf_host h = {};
+	size_t nh = rs->nhosts, n = rs->n;
+	struct cbpf_host_key *hkeys = calloc(nh ? nh : 1, sizeof(*hkeys));
+	struct cbpf_host *hosts = calloc(nh ? nh : 1, sizeof(*hosts));
+	struct cbpf_rule_key *keys = malloc((n ? n : 1) * sizeof(*keys));
+	struct cbpf_rule *vals = malloc((n ? n : 1) * sizeof(*vals));
+	int err = -ENOMEM;
 
-		snprintf(h.name, sizeof(h.name), "%s", rs->hosts[i]);
-		if (bpf_map_update_elem(s->hostnames_fd, &k, &h, BPF_ANY))
-			return -errno;
+	if (!hkeys || !hosts || !keys || !vals)
+		goto out;
+	for (size_t i = 0; i < nh; i++) {
+		hkeys[i] = (struct cbpf_host_key){ .policy = id, .host = (uint32_t)i + 1 };
+		snprintf(hosts[i].name, sizeof(hosts[i].name), "%s", rs->hosts[i]);
 	}
-	for (size_t i = 0; i < rs->n; i++) {
-		struct cbpf_rule_key k = rs->v[i].key;
-
-		k.policy = id;
-		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY))
-			return -errno;
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = rs->v[i].key;
+		keys[i].policy = id;
+		vals[i] = rs->v[i].val;
 	}
-	return 0;
+	err = update_many(s->hostnames_fd, (const unsigned char *)hkeys, sizeof(*hkeys),
+			  (const unsigned char *)hosts, sizeof(*hosts), nh);
+	if (!err)
+		err = update_many(s->rules_fd, (const unsigned char *)keys, sizeof(*keys),
+				  (const unsigned char *)vals, sizeof(*vals), n);
+out:
+	free(hkeys);
+	free(hosts);
+	free(keys);
+	free(vals);
+	return err;
 }
 
 int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
@@ -149,10 +211,10 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		goto fail;
 	}
 
-	p.id = free_id(s);
+	p.id = new_id(s);
 	p.loaded_ns = cbpf_boottime_ns();
 	*what = "write the rules";
-	if ((err = delete_rule_set(s, p.id)) || (err = write_rule_set(s, p.id, rs)))
+	if ((err = write_rule_set(s, p.id, rs)))
 		goto fail_rules;
 	*what = "attach the programs to the cgroup";
 	if ((err = cbpf_store_attach(s, name, cgfd)))

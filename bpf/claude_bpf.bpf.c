@@ -70,10 +70,20 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);  /* the loader bumps `gen` atomically */
 	__type(key, __u32);
 	__type(value, struct cbpf_config);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(max_entries, CBPF_POLICY_HINTS);
+	__type(key, __u64);                 /* the socket's cgroup id */
+	__type(value, __u64);               /* CBPF_HINT() */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy_hints SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -197,17 +207,23 @@ static __always_inline int deny(const struct cbpf_dest *d,
 }
 
 /* One LPM lookup; an expired entry counts as absent (reported through
- * *expired so the denial says why). */
+ * *expired so the denial says why). The clock is read only for rules that
+ * expire: a paravirtualised clock read costs as much as a lookup. */
 static __always_inline struct cbpf_rule *
-lookup_rule(struct cbpf_rule_key *key, __u8 proto, __u16 port, __u64 now,
+lookup_rule(struct cbpf_rule_key *key, __u8 proto, __u16 port, __u64 *now,
 	    bool *expired)
 {
 	struct cbpf_rule *r;
+	__u64 expires;
 
 	key->proto = proto;
 	key->port = port;
 	r = bpf_map_lookup_elem(&rules, key);
-	if (r && r->expires_ns && r->expires_ns <= now) {
+	if (!r || !(expires = r->expires_ns))
+		return r;
+	if (!*now)
+		*now = bpf_ktime_get_boot_ns();
+	if (expires <= *now) {
 		*expired = true;
 		return NULL;
 	}
@@ -222,7 +238,7 @@ static __always_inline int cbpf_decide(const struct cbpf_dest *d,
 	struct cbpf_rule_key key = {};
 	struct cbpf_rule *best, *r;
 	bool expired = false, loopback;
-	__u64 now;
+	__u64 now = 0;
 
 	if (!f->policy)
 		return deny(d, f, CBPF_REASON_NO_POLICY);
@@ -233,21 +249,21 @@ static __always_inline int cbpf_decide(const struct cbpf_dest *d,
 	if (loopback && !d->host_netns)
 		return VERDICT_ALLOW;   /* not kept: cheap to decide again */
 
-	now = bpf_ktime_get_boot_ns();
 	key.prefixlen = CBPF_KEY_FIXED_BITS + 128;
 	key.policy = f->policy->id;
 	__builtin_memcpy(key.addr, d->addr, 16);
 
 	/* Most specific address prefix wins; at equal prefix the order of the
-	 * lookups decides: port rule, then any-port rule, then any-protocol. */
-	best = lookup_rule(&key, d->proto, d->port, now, &expired);
-	if (d->port) {
-		r = lookup_rule(&key, d->proto, CBPF_PORT_ANY, now, &expired);
+	 * lookups decides: port rule, then any-port rule, then any-protocol.
+	 * So a match on the whole address ends the search. */
+	best = lookup_rule(&key, d->proto, d->port, &now, &expired);
+	if (d->port && !(best && best->addr_prefix == 128)) {
+		r = lookup_rule(&key, d->proto, CBPF_PORT_ANY, &now, &expired);
 		if (r && (!best || r->addr_prefix > best->addr_prefix))
 			best = r;
 	}
-	if (d->proto != CBPF_PROTO_ANY) {
-		r = lookup_rule(&key, CBPF_PROTO_ANY, CBPF_PORT_ANY, now, &expired);
+	if (d->proto != CBPF_PROTO_ANY && !(best && best->addr_prefix == 128)) {
+		r = lookup_rule(&key, CBPF_PROTO_ANY, CBPF_PORT_ANY, &now, &expired);
 		if (r && (!best || r->addr_prefix > best->addr_prefix))
 			best = r;
 	}
@@ -262,74 +278,123 @@ static __always_inline int cbpf_decide(const struct cbpf_dest *d,
 	return VERDICT_ALLOW;
 }
 
-static __always_inline bool same_dest(const struct cbpf_sk_verdict *v,
-				      const struct cbpf_dest *d)
+/* The generation of the policies and rules (struct cbpf_config.gen); 0
+ * (never a valid one) when settings cannot be read. */
+static __always_inline __u64 current_gen(void)
 {
-	for (int i = 0; i < 16; i++)
-		if (v->addr[i] != d->addr[i])
-			return false;
-	return v->port == d->port && v->proto == d->proto;
+	__u32 zero = 0;
+	struct cbpf_config *c = bpf_map_lookup_elem(&settings, &zero);
+
+	return c ? *(volatile __u64 *)&c->gen : 0;
 }
 
-/* The socket's kept verdict for this destination, if it still holds:
- * same rule set in force, rule not expired. */
-static __always_inline bool kept_allow(struct cbpf_sk_verdict *v,
-				       const struct cbpf_dest *d)
-{
-	struct cbpf_policy *p;
-	__u64 pcg, expires;
-	__u32 id = 0;
+/*
+ * Why a kept verdict or a policy hint never outlives what allowed it.
+ *
+ * Both are stamped with the generation read at the start of the hook run
+ * that decided them, before any policy or rule was looked up. The loader
+ * changes the maps first (a rule removed or rewritten, a rule set switched,
+ * a policy added or removed) and increments the generation afterwards. So
+ * a run that read generation G looked up state at least as new as every
+ * change before G's increment; a change it may have missed is followed by
+ * an increment past G, after which nothing stamped G is used. Until that
+ * increment the change is not complete: the loader has not returned. A
+ * rule's expiry needs no loader: the verdict keeps the rule's expiry time
+ * and checks it against the clock. The generation is incremented through
+ * the mmapped settings map with an atomic add (loaders may run at once)
+ * and read here with one 64-bit load, so it is never torn. Reads are not
+ * fenced: this relies on the loads of a program run not being reordered,
+ * which x86 guarantees.
+ */
 
-	if (!v)
+/* Is the socket's kept verdict for exactly this destination, and current?
+ * A verdict being written (odd or changed `seq`) is not used. */
+static __always_inline bool kept_allow(struct cbpf_sk_verdict *v,
+				       const struct cbpf_dest *d, __u64 gen)
+{
+	volatile struct cbpf_sk_verdict *vv = v;
+	__u64 expires;
+	__u32 seq;
+	bool same;
+
+	if (!v || !gen)
 		return false;
-	bpf_spin_lock(&v->lock);
-	if (v->policy && same_dest(v, d)) {
-		id = v->policy;
-		pcg = v->policy_cgroup_id;
-		expires = v->expires_ns;
-	}
-	bpf_spin_unlock(&v->lock);
-	if (!id || (expires && expires <= bpf_ktime_get_boot_ns()))
+	seq = vv->seq;
+	if (seq & 1)
 		return false;
-	p = bpf_map_lookup_elem(&policies, &pcg);
-	return p && p->id == id;
+	same = vv->gen == gen &&
+	       *(volatile __u64 *)&v->addr[0] == *(const __u64 *)&d->addr[0] &&
+	       *(volatile __u64 *)&v->addr[8] == *(const __u64 *)&d->addr[8] &&
+	       vv->port == d->port && vv->proto == d->proto;
+	expires = vv->expires_ns;
+	if (!same || vv->seq != seq)
+		return false;
+	return !expires || expires > bpf_ktime_get_boot_ns();
 }
 
 static __always_inline void keep_allow(struct cbpf_sk_verdict *v,
-				       const struct cbpf_dest *d,
-				       const struct cbpf_found *f, __u64 until)
+				       const struct cbpf_dest *d, __u64 gen,
+				       __u64 until)
 {
-	if (!v || !until || !f->policy)
+	volatile struct cbpf_sk_verdict *vv = v;
+
+	if (!v || !gen || !until)
 		return;
 	bpf_spin_lock(&v->lock);
-	v->policy = f->policy->id;
-	v->policy_cgroup_id = f->policy_cgroup_id;
-	v->expires_ns = until == ~0ULL ? 0 : until;
-	__builtin_memcpy(v->addr, d->addr, 16);
-	v->port = d->port;
-	v->proto = d->proto;
+	vv->seq++;
+	vv->gen = gen;
+	vv->expires_ns = until == ~0ULL ? 0 : until;
+	*(volatile __u64 *)&v->addr[0] = *(const __u64 *)&d->addr[0];
+	*(volatile __u64 *)&v->addr[8] = *(const __u64 *)&d->addr[8];
+	vv->port = d->port;
+	vv->proto = d->proto;
+	vv->seq++;
 	bpf_spin_unlock(&v->lock);
 }
 
-/* Nearest cgroup ancestor that has a policy: of the packet's socket when
- * `skb` is given, else of the current task (socket hooks run in the context
- * of the task that owns the socket). Inlined with a constant `skb`, only one
- * of the helpers is ever called. */
-static __always_inline void find_policy(struct __sk_buff *skb,
-					struct cbpf_found *f)
+/* The policy of the socket's cgroup ancestor at `level`: of the packet's
+ * socket when `packet` (cgroup_skb), else of the current task (socket hooks
+ * run in the context of the task that owns the socket). `packet` is a
+ * constant at each call, so only one helper is in each program: kernels
+ * before 6.2 refuse bpf_get_current_ancestor_cgroup_id in cgroup_skb
+ * programs even on a path that never runs (a NULL test of the ctx pointer
+ * is not pruned there). No cgroup above the socket's own level. */
+static __always_inline bool policy_at(struct __sk_buff *skb, bool packet, int level,
+				      struct cbpf_found *f)
 {
-	for (int lvl = CBPF_CGROUP_LEVELS - 1; lvl >= 0; lvl--) {
-		__u64 id = skb ? bpf_skb_ancestor_cgroup_id(skb, lvl)
-			       : bpf_get_current_ancestor_cgroup_id(lvl);
+	__u64 id = packet ? bpf_skb_ancestor_cgroup_id(skb, level)
+			  : bpf_get_current_ancestor_cgroup_id(level);
 
-		if (!id)
-			continue;
-		f->policy = bpf_map_lookup_elem(&policies, &id);
-		if (f->policy) {
-			f->policy_cgroup_id = id;
+	if (!id || !(f->policy = bpf_map_lookup_elem(&policies, &id)))
+		return false;
+	f->policy_cgroup_id = id;
+	return true;
+}
+
+/* Nearest cgroup ancestor that has a policy. The level it was found at is
+ * kept per socket cgroup (policy_hints), valid in the generation it was
+ * found in; the walk of every level runs only when there is no hint. */
+static __always_inline void find_policy(struct __sk_buff *skb, bool packet, __u64 cgroup_id,
+					__u64 gen, struct cbpf_found *f)
+{
+	__u64 *hint = bpf_map_lookup_elem(&policy_hints, &cgroup_id), h;
+
+	if (hint && gen) {
+		h = *(volatile __u64 *)hint;
+		if (h >> 8 == CBPF_HINT(gen, cgroup_id, 0) >> 8 &&
+		    policy_at(skb, packet, h & 0xff, f))
 			return;
-		}
 	}
+	for (int level = CBPF_CGROUP_LEVELS - 1; level >= 0; level--) {
+		if (!policy_at(skb, packet, level, f))
+			continue;
+		if (gen) {
+			h = CBPF_HINT(gen, cgroup_id, level);
+			bpf_map_update_elem(&policy_hints, &cgroup_id, &h, BPF_ANY);
+		}
+		return;
+	}
+	f->policy = NULL;
 }
 
 static __always_inline bool in_host_netns(__u64 cookie)
@@ -342,12 +407,12 @@ static __always_inline bool in_host_netns(__u64 cookie)
 }
 
 static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
-					  bool v6)
+					  bool v6, bool sendmsg)
 {
 	struct cbpf_dest d = { .hook = hook, .task_known = true };
 	struct cbpf_sk_verdict *v = NULL;
 	struct cbpf_found f = {};
-	__u64 until = 0;
+	__u64 until = 0, gen = current_gen();
 	int verdict;
 
 	if (v6) {
@@ -359,54 +424,61 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 	}
 	d.port = (__u16)ctx->user_port;
 	d.proto = ctx->protocol;
-	if (has_sk_storage) {
+	/* Datagram sends come again, so they keep their verdict. A connect
+	 * happens once per socket: making storage for it (an allocation)
+	 * would cost more than it saves; egress makes it once data flows. */
+	if (has_sk_storage && sendmsg) {
 		v = bpf_sk_storage_get(&sk_verdicts, ctx->sk, 0,
 				       BPF_SK_STORAGE_GET_F_CREATE);
-		if (kept_allow(v, &d))
+		if (kept_allow(v, &d, gen))
 			return VERDICT_ALLOW;
 	}
 	d.cgroup_id = bpf_get_current_cgroup_id();
-	d.host_netns = in_host_netns(bpf_get_netns_cookie(ctx));
-	find_policy(NULL, &f);
+	/* Only loopback depends on the namespace. */
+	d.host_netns = is_loopback(d.addr) && in_host_netns(bpf_get_netns_cookie(ctx));
+	find_policy(NULL, false, d.cgroup_id, gen, &f);
 	verdict = cbpf_decide(&d, &f, &until);
 	if (verdict == VERDICT_ALLOW)
-		keep_allow(v, &d, &f, until);
+		keep_allow(v, &d, gen, until);
 	return verdict;
 }
 
 SEC("cgroup/connect4")
 int cbpf_connect4(struct bpf_sock_addr *ctx)
 {
-	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT4, false);
+	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT4, false, false);
 }
 
 SEC("cgroup/connect6")
 int cbpf_connect6(struct bpf_sock_addr *ctx)
 {
-	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT6, true);
+	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT6, true, false);
 }
 
 SEC("cgroup/sendmsg4")
 int cbpf_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG4, false);
+	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG4, false, true);
 }
 
 SEC("cgroup/sendmsg6")
 int cbpf_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG6, true);
+	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG6, true, true);
 }
 
-/* Reads the destination of an outgoing IP packet. Returns false when the
+/* Reads the destination of an outgoing IP packet, and whether it carries
+ * data (a bare TCP SYN, ACK or FIN does not). Returns false when the
  * headers cannot be read, which denies. Non-first IPv4 fragments and IPv6
  * packets with extension headers carry no ports here: only rules for every
  * port of their protocol (or every protocol) can allow them. */
 static __always_inline bool parse_packet(struct __sk_buff *skb,
-					 struct cbpf_dest *d)
+					 struct cbpf_dest *d, bool *data)
 {
-	__u16 ports[2];
+	__u16 th[7];        /* TCP header up to the data offset, or UDP ports */
+	__u32 l4;
 
+	*data = true;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 
@@ -416,28 +488,30 @@ static __always_inline bool parse_packet(struct __sk_buff *skb,
 		d->proto = ip.protocol;
 		if (ip.frag_off & bpf_htons(0x1fff))
 			return true;
-		if (ip.protocol == CBPF_PROTO_TCP || ip.protocol == CBPF_PROTO_UDP) {
-			if (bpf_skb_load_bytes(skb, ip.ihl * 4, ports, sizeof(ports)))
-				return false;
-			d->port = ports[1];
-		}
-		return true;
-	}
-	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		l4 = ip.ihl * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
 			return false;
 		__builtin_memcpy(d->addr, &ip6.daddr, 16);
 		d->proto = ip6.nexthdr;
-		if (ip6.nexthdr == CBPF_PROTO_TCP || ip6.nexthdr == CBPF_PROTO_UDP) {
-			if (bpf_skb_load_bytes(skb, sizeof(ip6), ports, sizeof(ports)))
-				return false;
-			d->port = ports[1];
-		}
+		l4 = sizeof(ip6);
+	} else {
+		return false;
+	}
+	if (d->proto == CBPF_PROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, l4, th, sizeof(th)))
+			return false;
+		*data = skb->len > l4 + (((__u8 *)th)[12] >> 4) * 4;
+	} else if (d->proto == CBPF_PROTO_UDP) {
+		if (bpf_skb_load_bytes(skb, l4, th, 4))
+			return false;
+	} else {
 		return true;
 	}
-	return false;
+	d->port = th[1];
+	return true;
 }
 
 /* Every packet that leaves: raw and ICMP sockets, TCP Fast Open, and
@@ -449,19 +523,23 @@ int cbpf_egress(struct __sk_buff *skb)
 	struct cbpf_sk_verdict *v = NULL;
 	struct cbpf_found f = {};
 	struct bpf_sock *sk;
-	__u64 until = 0;
+	__u64 until = 0, gen = current_gen();
+	bool data;
 	int verdict;
 
-	bool parsed = parse_packet(skb, &d);
+	bool parsed = parse_packet(skb, &d, &data);
 
+	/* Storage only for sockets that send data: the handshake and close
+	 * of a short connection are decided without it. */
 	if (parsed && has_sk_storage && (sk = skb->sk) &&
 	    (sk = bpf_sk_fullsock(sk))) {
-		v = bpf_sk_storage_get(&sk_verdicts, sk, 0, 0);
-		if (kept_allow(v, &d))
+		v = bpf_sk_storage_get(&sk_verdicts, sk, 0,
+				       data ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+		if (kept_allow(v, &d, gen))
 			return VERDICT_ALLOW;
 	}
 	d.cgroup_id = bpf_skb_cgroup_id(skb);
-	find_policy(skb, &f);
+	find_policy(skb, true, d.cgroup_id, gen, &f);
 	if (!parsed) {
 		if (!f.policy)
 			return deny(&d, &f, CBPF_REASON_NO_POLICY);
@@ -469,15 +547,16 @@ int cbpf_egress(struct __sk_buff *skb)
 	}
 	/* Where the kernel cannot name the packet's namespace, loopback is
 	 * left to the socket hooks, which can. */
-	d.host_netns = has_skb_netns_cookie &&
+	d.host_netns = has_skb_netns_cookie && is_loopback(d.addr) &&
 		       in_host_netns(bpf_get_netns_cookie(skb));
 	verdict = cbpf_decide(&d, &f, &until);
 	if (verdict == VERDICT_ALLOW)
-		keep_allow(v, &d, &f, until);
+		keep_allow(v, &d, gen, until);
 	return verdict;
 }
 
-/* Socket types: raw IP sockets only where the policy allows them. */
+/* Socket types: raw IP sockets only where the policy allows them; no
+ * socket at all where no policy is found. */
 SEC("cgroup/sock_create")
 int cbpf_sock_create(struct bpf_sock *sk)
 {
@@ -486,7 +565,7 @@ int cbpf_sock_create(struct bpf_sock *sk)
 
 	d.cgroup_id = bpf_get_current_cgroup_id();
 	d.proto = sk->protocol;
-	find_policy(NULL, &f);
+	find_policy(NULL, false, d.cgroup_id, current_gen(), &f);
 	if (!f.policy)
 		return deny(&d, &f, CBPF_REASON_NO_POLICY);
 	if ((sk->family == AF_INET || sk->family == AF_INET6) &&

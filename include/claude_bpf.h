@@ -20,6 +20,7 @@
 #define CBPF_HOST_MAX       256      /* hostname, NUL included */
 #define CBPF_CGROUP_PATH_MAX 208     /* enforcement cgroup below the mount */
 #define CBPF_MAX_HOSTS      65536    /* hostnames, all policies together */
+#define CBPF_POLICY_HINTS   16384    /* socket cgroups whose policy is cached */
 #define CBPF_EVENTS_BYTES   (256 * 1024)
 #define CBPF_EVENTS_PER_SEC 100      /* per CPU; the rest are only counted */
 
@@ -137,19 +138,35 @@ struct cbpf_host {
 
 /* Socket storage "sk_verdicts": the last destination each socket was
  * allowed to reach, so a stream of packets or datagrams to it costs one
- * lookup instead of a walk of the rules. Valid only while the rule set it
- * was decided under is still its policy's and the rule has not expired;
- * deny verdicts are never kept. */
+ * lookup instead of a walk of the rules. Valid only while `gen` is the
+ * generation in "settings" (every change to the policies or rules starts a
+ * new one) and the rule that allowed it has not expired; deny verdicts are
+ * never kept. Readers take no lock: writers hold `lock` and keep `seq` odd
+ * while they write, and a reader uses a verdict only if it saw the same
+ * even `seq` before and after reading it. */
 struct cbpf_sk_verdict {
-	struct bpf_spin_lock lock;
-	__u32 policy;               /* rule set id, 0: nothing kept */
-	__u64 policy_cgroup_id;
+	struct bpf_spin_lock lock;  /* writers only */
+	__u32 seq;
+	__u64 gen;                  /* settings generation it was decided in */
 	__u64 expires_ns;           /* of the rule that allowed it; 0: never */
 	__u8  addr[16];
 	__u16 port;                 /* network byte order */
 	__u8  proto;
 	__u8  pad[5];
 };
+_Static_assert(sizeof(struct cbpf_sk_verdict) == 48, "cbpf_sk_verdict layout");
+
+/* LRU hash "policy_hints": a socket's cgroup id -> where its policy is,
+ * one 64-bit word (read whole, so never torn):
+ *   bits 63..24  settings generation it was found in (low 40 bits)
+ *   bits 23..8   low 16 bits of the cgroup id (a recycled LRU element
+ *                read by a late reader belongs to another cgroup)
+ *   bits  7..0   cgroup level of the enforcement cgroup
+ * Example: generation 7, cgroup 0x1234, policy two levels down:
+ *   (7 << 24) | (0x1234 << 8) | 2 */
+#define CBPF_HINT(gen, cgid, level) \
+	((((__u64)(gen) & 0xffffffffffULL) << 24) | \
+	 (((__u64)(cgid) & 0xffff) << 8) | ((__u64)(level) & 0xff))
 
 /* Map "deny_counters" (per-CPU hash): denials per policy and reason. */
 struct cbpf_counter_key {
@@ -160,16 +177,25 @@ struct cbpf_counter_key {
 };
 _Static_assert(sizeof(struct cbpf_counter_key) == 16, "counter key layout");
 
-/* Map "settings" (array, one entry): set by the loader. */
+/* Map "settings" (array, one entry, mmapable): set by the loader. */
 struct cbpf_config {
 	__u64 host_netns_cookie;    /* the host's network namespace */
 	__u32 abi_version;          /* CBPF_ABI_VERSION of the loader that pinned */
-	__u32 pad;
+	__u32 last_id;              /* last rule set id given out: none is reused,
+	                             * so a new one has no leftover rules */
+	/* Generation: 1 at creation, incremented atomically (through the
+	 * mmapped map) after every change to "policies" or "rules". A policy
+	 * hint or kept verdict from an older generation is not used. */
+	__u64 gen;
+	/* The rule sets a load or unload is writing or deleting (0: none),
+	 * cleared when it is done: what one that died left, for the next. */
+	__u32 dirty[2];
 };
+_Static_assert(sizeof(struct cbpf_config) == 32, "cbpf_config layout");
 
 /* Bumped whenever a map layout above changes: a pinned object of another
  * version is refused rather than misread. */
-#define CBPF_ABI_VERSION 2
+#define CBPF_ABI_VERSION 3
 
 /* Ring buffer "events": one record per denial, rate-limited per CPU. */
 struct cbpf_event {

@@ -379,10 +379,15 @@ static int add_target(struct ctx *c, enum keyword kw, const char *tok,
 	if (kw == KW_DENY && t->is_host)
 		return err(c, "cannot deny hostname '%s': hosts not listed are "
 			   "already denied; deny takes an address or CIDR", tok);
-	if (!(e = realloc(out->entries, (out->n + 1) * sizeof(*e))))
-		return -ENOMEM;
-	out->entries = e;
-	e = &e[out->n++];
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? 2 * out->cap : 16;
+
+		if (!(e = realloc(out->entries, cap * sizeof(*e))))
+			return -ENOMEM;
+		out->entries = e;
+		out->cap = cap;
+	}
+	e = &out->entries[out->n++];
 	*e = (struct cbpf_conf_entry){
 		.line = c->line,
 		.action = kw == KW_DENY ? CBPF_ACTION_DENY : CBPF_ACTION_ALLOW,

@@ -40,7 +40,7 @@ struct cbpf_conf_dns {
 
 struct cbpf_conf {
 	struct cbpf_conf_entry *entries;
-	size_t n;
+	size_t n, cap;              /* entries used, allocated */
 	struct cbpf_conf_dns *dns;   /* resolvers the sandbox may query */
 	size_t ndns;
 };

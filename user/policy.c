@@ -17,6 +17,65 @@
 #include "refresh.h"
 #include "source.h"
 
+/* Map writes in batches of up to BATCH entries, one bpf() call each, where
+ * the kernel has batch operations for the map type; one at a time where
+ * not. The batch that failed is redone one at a time from its start: an
+ * update or delete done twice does no harm. */
+enum { BATCH = 4096 };
+
+static bool batch_unsupported(int err)
+{
+	return err == EINVAL || err == ENOTSUP || err == EOPNOTSUPP ||
+	       err == 524 /* the kernel's ENOTSUPP: no batch ops for the map type */;
+}
+
+static int update_many(int fd, const unsigned char *keys, size_t ksz,
+		       const unsigned char *vals, size_t vsz, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		__u32 count = (__u32)(n - i < BATCH ? n - i : BATCH);
+
+		if (bpf_map_update_batch(fd, keys + i * ksz, vals + i * vsz, &count, NULL) == 0) {
+			i += count;
+			continue;
+		}
+		if (!batch_unsupported(errno))
+			return -errno;
+		for (; i < n; i++)
+			if (bpf_map_update_elem(fd, keys + i * ksz, vals + i * vsz, BPF_ANY))
+				return -errno;
+	}
+	return 0;
+}
+
+/* Deletes the keys; one already gone is no error. */
+static int delete_many(int fd, const unsigned char *keys, size_t ksz, size_t n)
+{
+	size_t i = 0;
+	bool batch = true;
+
+	while (i < n) {
+		__u32 count = (__u32)(n - i < BATCH ? n - i : BATCH);
+
+		if (batch && bpf_map_delete_batch(fd, keys + i * ksz, &count, NULL) == 0) {
+			i += count;
+			continue;
+		}
+		if (batch && batch_unsupported(errno)) {
+			batch = false;
+			continue;
+		}
+		/* A batch stops at its first failure: that key alone, then on. */
+		i += batch ? count : 0;
+		if (i < n && bpf_map_delete_elem(fd, keys + i * ksz) && errno != ENOENT)
+			return -errno;
+		i++;
+	}
+	return 0;
+}
+
 /* The rule set ids the policies use, sorted, in ids[CBPF_MAX_POLICIES]. */
 static size_t live_ids(struct cbpf_store *s, uint32_t *ids)
 {
@@ -56,13 +115,19 @@ static bool id_in(uint32_t id, const uint32_t *ids, size_t n)
 	return false;
 }
 
+struct id_set {
+	uint32_t ids[CBPF_MAX_POLICIES];
+	size_t n;
+	bool in;        /* select the ids in the set, or those not in it */
+};
+
 /* Walks the keys of `map_fd`, whose u32 at `id_offset` is a rule set id:
- * counts them in *total and those of the rule sets `select` picks in
- * *picked, and deletes the picked ones when `del`. Keys are collected
- * first: deleting while iterating would skip some. */
+ * counts them in *total and those whose id `set` selects in *picked, and
+ * deletes the picked ones when `del`. Keys are collected first: deleting
+ * while iterating would skip some. */
 static int scan_rule_sets(int map_fd, size_t key_size, size_t id_offset,
-			  bool (*select)(uint32_t id, const void *arg), const void *arg,
-			  bool del, size_t *total, size_t *picked)
+			  const struct id_set *set, bool del, size_t *total,
+			  size_t *picked)
 {
 	unsigned char key[64], *keys = NULL;
 	size_t n = 0, cap = 0, all = 0;
@@ -75,7 +140,7 @@ static int scan_rule_sets(int map_fd, size_t key_size, size_t id_offset,
 		all++;
 		memcpy(&kid, key + id_offset, sizeof(kid));
 		prev = key;
-		if (!select(kid, arg))
+		if (id_in(kid, set->ids, set->n) != set->in)
 			continue;
 		if (!del) {
 			n++;
@@ -92,44 +157,24 @@ static int scan_rule_sets(int map_fd, size_t key_size, size_t id_offset,
 		}
 		memcpy(keys + n++ * key_size, key, key_size);
 	}
-	for (size_t i = 0; del && i < n; i++)
-		if (bpf_map_delete_elem(map_fd, keys + i * key_size) && errno != ENOENT && !err)
-			err = -errno;
+	if (del)
+		err = delete_many(map_fd, keys, key_size, n);
 out:
 	free(keys);
-	if (total)
-		*total = all;
-	if (picked)
-		*picked = n;
+	*total = all;
+	*picked = n;
 	return err;
 }
 
-static bool is_id(uint32_t id, const void *arg)
-{
-	return id == *(const uint32_t *)arg;
-}
-
-struct id_set {
-	uint32_t ids[CBPF_MAX_POLICIES];
-	size_t n;
-};
-
-static bool not_in_set(uint32_t id, const void *arg)
-{
-	const struct id_set *set = arg;
-
-	return !id_in(id, set->ids, set->n);
-}
-
-static int scan_both(struct cbpf_store *s, bool (*select)(uint32_t, const void *),
-		     const void *arg, bool del, struct cbpf_map_use *use)
+static int scan_both(struct cbpf_store *s, const struct id_set *set, bool del,
+		     struct cbpf_map_use *use)
 {
 	struct cbpf_map_use u = {};
 	int err = scan_rule_sets(s->rules_fd, sizeof(struct cbpf_rule_key),
-				 offsetof(struct cbpf_rule_key, policy), select, arg, del,
+				 offsetof(struct cbpf_rule_key, policy), set, del,
 				 &u.rules, &u.rules_unreferenced);
 	int err2 = scan_rule_sets(s->hostnames_fd, sizeof(struct cbpf_host_key),
-				  offsetof(struct cbpf_host_key, policy), select, arg, del,
+				  offsetof(struct cbpf_host_key, policy), set, del,
 				  &u.hostnames, &u.hostnames_unreferenced);
 
 	if (use)
@@ -139,26 +184,53 @@ static int scan_both(struct cbpf_store *s, bool (*select)(uint32_t, const void *
 
 static int delete_rule_set(struct cbpf_store *s, uint32_t id)
 {
-	return scan_both(s, is_id, &id, true, NULL);
-}
+	struct id_set set = { .ids = { id }, .n = 1, .in = true };
 
-/* Entries of rule sets no policy uses: what a load killed while it wrote
- * leaves. Only under the global lock (a load in progress writes a rule set
- * no policy uses yet). */
-static int delete_unreferenced(struct cbpf_store *s)
-{
-	struct id_set set;
-
-	set.n = live_ids(s, set.ids);
-	return scan_both(s, not_in_set, &set, true, NULL);
+	return scan_both(s, &set, true, NULL);
 }
 
 int cbpf_policy_map_use(struct cbpf_store *s, struct cbpf_map_use *use)
 {
-	struct id_set set;
+	struct id_set set = { .in = false };
 
 	set.n = live_ids(s, set.ids);
-	return scan_both(s, not_in_set, &set, false, use);
+	return scan_both(s, &set, false, use);
+}
+
+/*
+ * A load or unload that dies half-way leaves the rule set it was writing or
+ * deleting in the maps, unreachable (no policy points at it) but taking
+ * room. Before it starts, it records both rule sets it works on in
+ * settings.dirty; it clears them when done. The next load or unload (under
+ * the same global lock) deletes whichever of them no policy uses: one scan,
+ * only after such a death. Until then, status counts them as unreferenced.
+ */
+static void mark_dirty(struct cbpf_store *s, uint32_t a, uint32_t b)
+{
+	__atomic_store_n(&s->settings->dirty[0], a, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->settings->dirty[1], b, __ATOMIC_SEQ_CST);
+}
+
+static int finish_interrupted(struct cbpf_store *s)
+{
+	uint32_t ids[CBPF_MAX_POLICIES];
+	size_t n;
+	int err;
+
+	if (!s->settings->dirty[0] && !s->settings->dirty[1])
+		return 0;
+	/* It may have died between switching a policy and moving the
+	 * generation on: kept verdicts of the old rules go now. */
+	cbpf_store_changed(s);
+	n = live_ids(s, ids);
+	for (int i = 0; i < 2; i++) {
+		uint32_t id = s->settings->dirty[i];
+
+		if (id && !id_in(id, ids, n) && (err = delete_rule_set(s, id)))
+			return err;
+	}
+	mark_dirty(s, 0, 0);
+	return 0;
 }
 
 static int delete_counters(struct cbpf_store *s, uint64_t cgroup_id)
@@ -172,36 +244,49 @@ static int delete_counters(struct cbpf_store *s, uint64_t cgroup_id)
 	return 0;
 }
 
-/* The smallest rule set id no policy uses. */
-static uint32_t free_id(struct cbpf_store *s)
+/* A rule set id never given out before (0 is none). */
+static uint32_t new_id(struct cbpf_store *s)
 {
-	uint32_t ids[CBPF_MAX_POLICIES], id = 1;
-	size_t n = live_ids(s, ids);
+	uint32_t id;
 
-	while (id_in(id, ids, n))
-		id++;
+	do
+		id = __atomic_add_fetch(&s->settings->last_id, 1, __ATOMIC_SEQ_CST);
+	while (!id);
 	return id;
 }
 
 static int write_rule_set(struct cbpf_store *s, uint32_t id,
 			  const struct cbpf_ruleset *rs)
 {
-	for (size_t i = 0; i < rs->nhosts; i++) {
-		struct cbpf_host_key k = { .policy = id, .host = (uint32_t)i + 1 };
-		struct cbpf_host h = {};
+	size_t nh = rs->nhosts, n = rs->n;
+	struct cbpf_host_key *hkeys = calloc(nh ? nh : 1, sizeof(*hkeys));
+	struct cbpf_host *hosts = calloc(nh ? nh : 1, sizeof(*hosts));
+	struct cbpf_rule_key *keys = malloc((n ? n : 1) * sizeof(*keys));
+	struct cbpf_rule *vals = malloc((n ? n : 1) * sizeof(*vals));
+	int err = -ENOMEM;
 
-		snprintf(h.name, sizeof(h.name), "%s", rs->hosts[i]);
-		if (bpf_map_update_elem(s->hostnames_fd, &k, &h, BPF_ANY))
-			return -errno;
+	if (!hkeys || !hosts || !keys || !vals)
+		goto out;
+	for (size_t i = 0; i < nh; i++) {
+		hkeys[i] = (struct cbpf_host_key){ .policy = id, .host = (uint32_t)i + 1 };
+		snprintf(hosts[i].name, sizeof(hosts[i].name), "%s", rs->hosts[i]);
 	}
-	for (size_t i = 0; i < rs->n; i++) {
-		struct cbpf_rule_key k = rs->v[i].key;
-
-		k.policy = id;
-		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY))
-			return -errno;
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = rs->v[i].key;
+		keys[i].policy = id;
+		vals[i] = rs->v[i].val;
 	}
-	return 0;
+	err = update_many(s->hostnames_fd, (const unsigned char *)hkeys, sizeof(*hkeys),
+			  (const unsigned char *)hosts, sizeof(*hosts), nh);
+	if (!err)
+		err = update_many(s->rules_fd, (const unsigned char *)keys, sizeof(*keys),
+				  (const unsigned char *)vals, sizeof(*vals), n);
+out:
+	free(hkeys);
+	free(hosts);
+	free(keys);
+	free(vals);
+	return err;
 }
 
 const char *cbpf_policy_strerror(int err, const char *what)
@@ -250,13 +335,12 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		goto fail;
 	}
 
-	p.id = free_id(s);
+	*what = "clear what an interrupted load or unload left";
+	if ((err = finish_interrupted(s)))
+		goto fail;
+	p.id = new_id(s);
 	p.loaded_ns = cbpf_boottime_ns();
-	/* The id is free, but a load killed while writing may have left
-	 * entries under it or under another free id: clear them all. */
-	*what = "clear rules no policy uses";
-	if ((err = delete_unreferenced(s)))
-		goto fail_rules;
+	mark_dirty(s, p.id, replacing ? old.id : 0);
 	*what = CBPF_WHAT_WRITE_RULES;
 	if ((err = write_rule_set(s, p.id, rs)))
 		goto fail_rules;
@@ -267,13 +351,18 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		err = -errno;
 		goto fail_rules;
 	}
+	cbpf_store_changed(s);
 	close(cgfd);
 	/* The old rule set is unreachable now. */
 	*what = "delete the old rules";
-	return replacing ? delete_rule_set(s, old.id) : 0;
+	if (replacing && (err = delete_rule_set(s, old.id)))
+		return err;
+	mark_dirty(s, 0, 0);
+	return 0;
 
 fail_rules:
-	delete_rule_set(s, p.id);
+	if (delete_rule_set(s, p.id) == 0)
+		mark_dirty(s, 0, 0);
 	if (!replacing)
 		cbpf_store_detach(name);
 fail:
@@ -362,15 +451,21 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 		return err;
 	/* Forget the policy first: until the links go, anything left is
 	 * denied (no policy), never allowed. */
+	*what = "clear what an interrupted load or unload left";
+	if ((err = finish_interrupted(s)))
+		return err;
+	mark_dirty(s, p.id, 0);
 	*what = "remove the policy";
 	if (bpf_map_delete_elem(s->policies_fd, &cg) && errno != ENOENT)
 		return -errno;
+	cbpf_store_changed(s);
 	*what = "detach the programs";
 	if ((err = cbpf_store_detach(name)))
 		return err;
 	*what = "delete the rules";
 	if ((err = delete_rule_set(s, p.id)) || (err = delete_counters(s, cg)))
 		return err;
+	mark_dirty(s, 0, 0);
 	*what = "remove the enforcement cgroup";
 	if ((err = cbpf_cgroup_remove_tree(path)) && err != -ENOENT)
 		return err;
@@ -465,8 +560,10 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 		if (bpf_map_lookup_elem(s->rules_fd, &k, &cur) == 0 &&
 		    !memcmp(&cur, &rs->v[i].val, sizeof(cur)))
 			continue;   /* nothing changed: nothing written */
-		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY))
-			return -errno;
+		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
 		writes++;
 	}
 	/* Addresses a name no longer has expire in the kernel on their own;
@@ -484,8 +581,8 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 			struct cbpf_rule_key *more = realloc(stale, (nstale + 64) * sizeof(*more));
 
 			if (!more) {
-				free(stale);
-				return -ENOMEM;
+				err = -ENOMEM;
+				goto out;
 			}
 			stale = more;
 		}
@@ -494,6 +591,10 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 	for (size_t i = 0; i < nstale; i++)
 		if (bpf_map_delete_elem(s->rules_fd, &stale[i]) == 0)
 			writes++;
+out:
 	free(stale);
-	return writes;
+	/* A rewritten entry may expire sooner than a kept verdict says. */
+	if (writes)
+		cbpf_store_changed(s);
+	return err ? err : writes;
 }

@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,7 +36,7 @@ static const struct {
 
 static const char *const map_names[] = {
 	"policies", "rules", "hostnames", "deny_counters", "settings", "events",
-	"event_limit", "sk_verdicts",
+	"event_limit", "sk_verdicts", "policy_hints",
 };
 
 const char *cbpf_hook_name(int hook)
@@ -47,7 +48,7 @@ static int *map_fd_slot(struct cbpf_store *s, size_t i)
 {
 	int *slots[] = { &s->policies_fd, &s->rules_fd, &s->hostnames_fd,
 			 &s->counters_fd, &s->settings_fd, &s->events_fd,
-			 &s->event_limit_fd, &s->sk_verdicts_fd };
+			 &s->event_limit_fd, &s->sk_verdicts_fd, &s->policy_hints_fd };
 	return slots[i];
 }
 
@@ -59,10 +60,13 @@ static void store_init(struct cbpf_store *s)
 		*map_fd_slot(s, i) = -1;
 	for (int h = 0; h < CBPF_HOOK__COUNT; h++)
 		s->prog_fd[h] = -1;
+	s->settings = NULL;
 }
 
 void cbpf_store_close(struct cbpf_store *s)
 {
+	if (s->settings)
+		munmap(s->settings, sizeof(*s->settings));
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (*map_fd_slot(s, i) >= 0)
 			close(*map_fd_slot(s, i));
@@ -177,21 +181,41 @@ out:
 	return err;
 }
 
+static int map_settings(struct cbpf_store *s)
+{
+	void *m = mmap(NULL, sizeof(*s->settings), PROT_READ | PROT_WRITE,
+		       MAP_SHARED, s->settings_fd, 0);
+
+	if (m == MAP_FAILED)
+		return -errno;
+	s->settings = m;
+	return 0;
+}
+
+void cbpf_store_changed(struct cbpf_store *s)
+{
+	__atomic_add_fetch(&s->settings->gen, 1, __ATOMIC_SEQ_CST);
+}
+
 static int write_settings(struct cbpf_store *s)
 {
-	struct cbpf_config c = { .abi_version = CBPF_ABI_VERSION };
-	socklen_t len = sizeof(c.host_netns_cookie);
-	__u32 zero = 0;
+	socklen_t len = sizeof(s->settings->host_netns_cookie);
+	__u64 cookie, zero = 0;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
 	/* Without SO_NETNS_COOKIE (before 5.14) the cookie stays 0 and every
 	 * namespace counts as the host's: loopback denied everywhere. */
-	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c.host_netns_cookie, &len))
-		c.host_netns_cookie = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		cookie = 0;
 	close(fd);
-	return bpf_map_update_elem(s->settings_fd, &zero, &c, BPF_ANY) ? -errno : 0;
+	s->settings->host_netns_cookie = cookie;
+	/* Generations only grow, also over an interrupted load's settings. */
+	__atomic_compare_exchange_n(&s->settings->gen, &zero, 1, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->settings->abi_version, CBPF_ABI_VERSION, __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 /* The loader must run in the host's network namespace: the cookie it
@@ -230,6 +254,13 @@ int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
 			"version; unload it with that version first";
 		err = check_abi(s);
 	}
+	if (err == 0) {
+		*what = "map the settings";
+		err = map_settings(s);
+		/* An interrupted first load's settings: this load completes them. */
+		if (err == 0 && create && !s->settings->abi_version)
+			err = write_settings(s);
+	}
 	if (err == 0 || !create || err == -EPROTO) {
 		if (err)
 			cbpf_store_close(s);
@@ -262,7 +293,8 @@ int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
 	err = load_and_pin(s, what);
 	if (!err) {
 		*what = "write the settings map";
-		err = write_settings(s);
+		if (!(err = map_settings(s)))
+			err = write_settings(s);
 	}
 	if (err)
 		cbpf_store_close(s);

@@ -16,8 +16,9 @@
 
 struct cbpf_store {
 	int policies_fd, rules_fd, hostnames_fd, counters_fd, settings_fd;
-	int events_fd, event_limit_fd, sk_verdicts_fd;
+	int events_fd, event_limit_fd, sk_verdicts_fd, policy_hints_fd;
 	int prog_fd[CBPF_HOOK__COUNT];
+	struct cbpf_config *settings;   /* the settings map, mmapped */
 };
 
 /* Name of a hook as used in pins and output ("connect4", ...). */
@@ -28,6 +29,11 @@ const char *cbpf_hook_name(int hook);
  * and !create), or -errno; *what names the step that failed. */
 int cbpf_store_open(struct cbpf_store *s, bool create, const char **what);
 void cbpf_store_close(struct cbpf_store *s);
+
+/* Starts a new generation (struct cbpf_config.gen): to be called after
+ * every change to the policies or rules maps, before the change is
+ * reported done, so no cached policy or verdict outlives it. */
+void cbpf_store_changed(struct cbpf_store *s);
 
 /* Removes the object's pins and folders when no policy is left. */
 int cbpf_store_remove_if_unused(struct cbpf_store *s);

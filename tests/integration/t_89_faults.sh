@@ -168,6 +168,7 @@ printf '10.231.2.10:8080\n' >"$FLT_DIR/attach.conf"
 # without the program type would refuse it.
 if ! mkdir -p "$cg" || ! bpftool cgroup attach "$cg" sock_create pinned /sys/fs/bpf/claude-bpf/progs/sock_create 2>"$FLT_DIR/attach.err"; then
 	fail "could not make the exclusive attachment: $(<"$FLT_DIR/attach.err")"
+	rmdir "$cg" 2>/dev/null
 else
 	FLT_ATTACHED=1
 	run "$CBPF" load --name cbt_flt_attach --no-refresh "$FLT_DIR/attach.conf"

@@ -19,13 +19,14 @@ static const struct {
 	{ "monitor", cmd_monitor, "show each denial as it happens: monitor [NAME] [--json]" },
 	{ "check",  cmd_check,  "parse and resolve a file, change nothing: check CONF" },
 	{ "exec",   cmd_exec,   "run a command inside a policy: exec [--policy NAME] -- CMD" },
+	{ "selftest", cmd_selftest, "try every escape route, report blocked or LEAKED: selftest [--policy NAME] [--target ADDR]... [--json]" },
 };
 
 static void help(void)
 {
 	printf("usage: claude-bpf [-v] COMMAND [ARGS...]\n\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		printf("  %-7s %s\n", commands[i].name, commands[i].summary);
+		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
 	printf("\n'claude-bpf COMMAND --help' shows a command's options.\n");
 }
 

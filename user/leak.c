@@ -7,9 +7,11 @@
  *    verdict; any other error (ENETUNREACH with no route, EINVAL from a
  *    blackhole route, ECONNREFUSED) means the programs let the attempt pass
  *    and only the network stopped it: that is a leak, wherever it is tried.
- *  - cgroup_skb/egress runs after the route lookup. A datagram it drops
- *    makes the send fail with EPERM; a send that fails with another error
- *    never reached it, so that row cannot be judged here (untested).
+ *  - cgroup_skb/egress runs after the route lookup. A UDP or ICMPv4
+ *    datagram it drops makes the send fail with EPERM, but an ICMPv6 ping
+ *    socket reports success all the same: for echoes a send that succeeded
+ *    is judged by the counters (untested without them). A send that fails
+ *    with another error never reached egress: untested.
  *  - A TCP SYN dropped at egress leaves connect() waiting without an error:
  *    then the deny counters decide (a denial counted during the attempt).
  *  - EPERM from a kernel where the policy counted nothing came from
@@ -397,7 +399,15 @@ enum cbpf_leak_outcome cbpf_leak_classify(enum cbpf_leak_route route,
 			return CBPF_LEAK_BLOCKED;
 		return CBPF_LEAK_LEAKED;
 	case CBPF_STAGE_EGRESS:
-		return err == 0 ? CBPF_LEAK_LEAKED : CBPF_LEAK_UNTESTED;
+		if (err)
+			return CBPF_LEAK_UNTESTED;
+		/* A UDP send reports an egress drop (EPERM); an ICMPv6 ping
+		 * socket reports success whatever egress did: for echoes the
+		 * counters decide, and without them nothing here can. */
+		if (route != CBPF_LEAK_PING && route != CBPF_LEAK_RAW)
+			return CBPF_LEAK_LEAKED;
+		return counted > 0 ? CBPF_LEAK_BLOCKED : counted == 0 ? CBPF_LEAK_LEAKED :
+		       CBPF_LEAK_UNTESTED;
 	}
 	return CBPF_LEAK_UNTESTED;
 }
@@ -452,7 +462,7 @@ static void verdict(struct cbpf_leak_row *r, struct attempt *a, const char *call
 	case CBPF_LEAK_BLOCKED:
 		if (r->route == CBPF_LEAK_PACKET)
 			note = " (no CAP_NET_RAW, as run gives; no cgroup program sees AF_PACKET)";
-		else if (err == EINPROGRESS)
+		else if (err == EINPROGRESS || err == 0)
 			note = " (dropped at egress)";
 		break;
 	case CBPF_LEAK_LEAKED:
@@ -464,6 +474,8 @@ static void verdict(struct cbpf_leak_row *r, struct attempt *a, const char *call
 		note = err == EPERM ? " (but claude-bpf counted no denial: refused by something else)" :
 		       r->route == CBPF_LEAK_PING && stage == CBPF_STAGE_SOCKET && err == EACCES ?
 		       " (ping sockets not allowed: net.ipv4.ping_group_range)" :
+		       stage == CBPF_STAGE_EGRESS && err == 0 ?
+		       " (sent; whether egress dropped it cannot be seen here)" :
 		       stage == CBPF_STAGE_EGRESS ? " (refused before the egress program saw it)" :
 		       " (no such socket here)";
 		break;

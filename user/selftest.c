@@ -1,6 +1,13 @@
 /* claude-bpf selftest: the leak matrix (leak.c) tried from a process inside
  * a policy's enforcement cgroup, with the policy's deny counters as the
- * witness; also the gate `run` and `load --user` pass a policy through. */
+ * witness; also the gate `run` and `load --user` pass a policy through.
+ *
+ * The probe runs as root with root's capabilities, more than any agent has:
+ * the programs look at no capability, so what they block for root they
+ * block for everyone, and the raw-socket rows show that sock_create itself
+ * refuses raw sockets even to a holder of CAP_NET_RAW. The one route where
+ * a capability is the only barrier, AF_PACKET, is tried without
+ * CAP_NET_RAW, as `run` starts containers and `exec` commands. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>

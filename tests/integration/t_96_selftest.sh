@@ -12,6 +12,13 @@ ST_ROUTES=(tcp tcp-v4mapped udp-sendto udp-connect tcp-fastopen raw ping packet
 	dns-udp dns-tcp allowed-addr-other-port new-netns-tcp new-netns-udp
 	nested-cgroup-tcp host-loopback-tcp)
 
+# A policy of its own with the main test rules: earlier files may have
+# unloaded the suite's cbt_main (t_90 unloads everything).
+st_policy() {
+	[[ $LOADED_POLICIES == *" cbt_st "* ]] && return 0
+	load_policy cbt_st "$T/conf/main.conf"
+}
+
 # Listeners for every destination selftest aims at: the two targets on the
 # test port and on 53, TCP and UDP (some exist already).
 st_listeners() {
@@ -55,11 +62,11 @@ st_nothing_arrived() {
 	done
 }
 
-start_test "selftest: every route from inside cbt_main toward its denied hosts is blocked, and nothing arrives"
-if ensure_policy cbt_main && st_listeners; then
+start_test "selftest: every route from inside the main test policy toward its denied hosts is blocked, and nothing arrives"
+if st_policy && st_listeners; then
 	e4=$(icmp_echos srv 4)
 	e6=$(icmp_echos srv 6)
-	run "$CBPF" selftest --policy cbt_main "${ST_TARGETS[@]}"
+	run "$CBPF" selftest --policy cbt_st "${ST_TARGETS[@]}"
 	missing=""
 	for r in "${ST_ROUTES[@]}"; do
 		grep -qE "^$r +[^ ]+ +blocked " <<<"$OUT" || missing+=" $r"
@@ -78,8 +85,8 @@ if ensure_policy cbt_main && st_listeners; then
 fi
 
 start_test "selftest: a blocked row is the programs' verdict (the deny counters name the reason)"
-if ensure_policy cbt_main; then
-	run "$CBPF" selftest --policy cbt_main "${ST_TARGETS[@]}"
+if st_policy; then
+	run "$CBPF" selftest --policy cbt_st "${ST_TARGETS[@]}"
 	if ((RC != 0)); then
 		fail "selftest failed: $(ran)"
 	elif ! grep -qE "^raw .* blocked +socket: EPERM \(socket_type\)" <<<"$OUT"; then
@@ -98,11 +105,11 @@ if ensure_policy cbt_main; then
 fi
 
 start_test "selftest --json prints one object that jq reads, one result per route and target"
-if ensure_policy cbt_main; then
-	run "$CBPF" selftest --policy cbt_main "${ST_TARGETS[@]}" --json
+if st_policy; then
+	run "$CBPF" selftest --policy cbt_st "${ST_TARGETS[@]}" --json
 	if ((RC != 0)); then
 		fail "selftest --json failed: $(ran)"
-	elif ! jq -e '.policy == "cbt_main" and (.results | length) > 20 and .leaked == 0
+	elif ! jq -e '.policy == "cbt_st" and (.results | length) > 20 and .leaked == 0
 		and .untested == 0 and .blocked == (.results | length)
 		and all(.results[]; .result == "blocked" and (.how | length) > 0)' >/dev/null <<<"$OUT"; then
 		fail "unexpected JSON: $OUT"
@@ -139,7 +146,7 @@ if load_policy cbt_leaky "$T/conf/leaky.conf" && st_listeners; then
 fi
 
 start_test "selftest --json on a leak: result \"leaked\", exit 1"
-if ensure_policy cbt_main && [[ $LOADED_POLICIES == *" cbt_leaky "* ]]; then
+if st_policy && [[ $LOADED_POLICIES == *" cbt_leaky "* ]]; then
 	run "$CBPF" selftest --policy cbt_leaky "${ST_TARGETS[@]}" --json
 	if ((RC != 1)); then
 		fail "expected exit 1: $(ran)"
@@ -151,12 +158,12 @@ if ensure_policy cbt_main && [[ $LOADED_POLICIES == *" cbt_leaky "* ]]; then
 fi
 
 start_test "selftest records its result in /run/claude-bpf/NAME for an unprivileged run"
-if ensure_policy cbt_main; then
-	run "$CBPF" selftest --policy cbt_main "${ST_TARGETS[@]}"
-	s_main=$(grep '^selftest ' /run/claude-bpf/cbt_main 2>/dev/null)
+if st_policy; then
+	run "$CBPF" selftest --policy cbt_st "${ST_TARGETS[@]}"
+	s_main=$(grep '^selftest ' /run/claude-bpf/cbt_st 2>/dev/null)
 	s_leaky=$(grep '^selftest ' /run/claude-bpf/cbt_leaky 2>/dev/null)
 	if [[ $s_main != "selftest passed "* ]]; then
-		fail "expected 'selftest passed ...' in /run/claude-bpf/cbt_main: '$s_main'"
+		fail "expected 'selftest passed ...' in /run/claude-bpf/cbt_st: '$s_main'"
 	elif [[ $s_leaky != "selftest leaked "* ]]; then
 		fail "expected 'selftest leaked ...' in /run/claude-bpf/cbt_leaky: '$s_leaky'"
 	else
@@ -165,7 +172,7 @@ if ensure_policy cbt_main; then
 fi
 
 start_test "selftest leaves no cgroup of its own behind"
-if ensure_policy cbt_main; then
+if st_policy; then
 	left=$(find "$CGROUP_BASE" -type d -name 'selftest-*' 2>/dev/null)
 	[[ -z $left ]] && pass || fail "left behind: $left"
 fi
@@ -184,7 +191,9 @@ else
 	((RC == 2)) && pass || fail "--port 0: expected exit 2: $(ran)"
 fi
 
-if [[ $LOADED_POLICIES == *" cbt_leaky "* ]]; then
-	"$CBPF" unload cbt_leaky >/dev/null 2>&1
-	LOADED_POLICIES=${LOADED_POLICIES/ cbt_leaky / }
-fi
+for p in cbt_leaky cbt_st; do
+	if [[ $LOADED_POLICIES == *" $p "* ]]; then
+		"$CBPF" unload "$p" >/dev/null 2>&1
+		LOADED_POLICIES=${LOADED_POLICIES/ $p / }
+	fi
+done

@@ -55,7 +55,7 @@ endif
 
 # Modules free of libbpf: unit tests link these.
 PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c \
-	user/podman.c
+	user/podman.c user/leak.c
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
@@ -96,17 +96,19 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcmocka -lcares -o $@
 
-$(BUILD)/tests/probe: tests/tools/probe.c
+# The probe runs the leak matrix of selftest too (user/leak.c, free of libbpf).
+PROBE_SRCS := tests/tools/probe.c user/leak.c user/cgroup.c
+$(BUILD)/tests/probe: $(PROBE_SRCS) user/leak.h user/cgroup.h include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(PROBE_SRCS) -o $@
 
 # The probe inside the podman tests' busybox image, which has no libc.
 # Without the sanitizers: they do not link statically.
-$(BUILD)/tests/probe-static: tests/tools/probe.c
+$(BUILD)/tests/probe-static: $(PROBE_SRCS) user/leak.h user/cgroup.h include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static $< -o $@
+	$(Q)$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static $(PROBE_SRCS) -o $@
 
 $(BUILD)/tests/events: tests/tools/events.c include/claude_bpf.h
 	$(call msg,CC,$@)

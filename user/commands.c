@@ -23,6 +23,7 @@
 #include "refresh.h"
 #include "source.h"
 #include "runstate.h"
+#include "selftest.h"
 #include "store.h"
 
 
@@ -181,6 +182,35 @@ static int podman_parent(const char *mount, const char *path, char *out, size_t 
 					 systemd && user, uid, out, len);
 }
 
+/* After `load --user`: the rootless `run` cannot run the selftest itself
+ * (bpf() and cgroup moves need root), so load runs it now and records the
+ * result where run reads it. A leak leaves the policy as loaded (it is
+ * what the file says) but run refuses it; the leaks are reported here. */
+static void selftest_for_user(const char *name, const struct cbpf_leak_target *targets,
+			      size_t ntargets)
+{
+	struct cbpf_selftest *st = calloc(1, sizeof(*st));
+	const char *what;
+	int err;
+
+	if (!st) {
+		cbpf_error("selftest of policy '%s': out of memory", name);
+		return;
+	}
+	err = cbpf_selftest_run(name, targets, ntargets, CBPF_LEAK_DEFAULT_PORT, st, &what);
+	if (err)
+		cbpf_error("selftest of policy '%s': cannot %s: %s; run refuses the policy "
+			   "until 'sudo claude-bpf selftest --policy %s' passes", name, what,
+			   strerror(-err), name);
+	else if (st->tally[CBPF_LEAK_LEAKED]) {
+		cbpf_selftest_report_leaks(name, st);
+		cbpf_error("policy '%s' leaks: run will refuse to start the agent", name);
+	} else {
+		printf("selftest: %zu routes blocked, none leaked\n", st->tally[CBPF_LEAK_BLOCKED]);
+	}
+	free(st);
+}
+
 static int open_store_or_report(struct cbpf_store *s, bool create)
 {
 	const char *what;
@@ -233,10 +263,13 @@ int cmd_load(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'F' },
 		{ "no-refresh", no_argument, NULL, 'R' },
 		{ "grace", required_argument, NULL, 'g' },
+		{ "selftest-target", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *name = "default", *parent = NULL, *conf = NULL, *what, *user = NULL;
+	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
+	size_t ntargets = 0;
 	struct passwd *pw = NULL;
 	enum cbpf_cgroup_manager mgr = CBPF_CGM_CGROUPFS;
 	int builtin = 0, c, err, rc = 1, grace = CBPF_DEFAULT_GRACE_S;
@@ -253,6 +286,12 @@ int cmd_load(int argc, char **argv)
 		case 'p': parent = optarg; break;
 		case 'F': foreground = true; break;
 		case 'R': no_refresh = true; break;
+		case 'T':
+			if (cbpf_leak_add_target(targets, &ntargets, optarg))
+				return cbpf_usage_error("load", "invalid --selftest-target '%s': at "
+							"most %d IPv4 or IPv6 addresses", optarg,
+							CBPF_LEAK_MAX_TARGETS);
+			break;
 		case 'g':
 			errno = 0;
 			grace = (int)strtol(optarg, &end, 10);
@@ -278,11 +317,13 @@ int cmd_load(int argc, char **argv)
 			printf("usage: claude-bpf load [--name NAME] [--cgroup-parent PATH]\n"
 			       "                      [--cgroup-manager cgroupfs|systemd] [--user USER]\n"
 			       "                      [--foreground | --no-refresh] [--grace SECONDS]\n"
+			       "                      [--selftest-target ADDR]...\n"
 			       "                      (CONF | --internet | --none)\n"
 			       "--user: for USER's rootless podman (systemd cgroup manager)\n"
 			       "--foreground: stay and refresh hostnames (for systemd)\n"
 			       "--no-refresh: resolve once; the addresses never expire\n"
-			       "--grace: how long a resolved address outlives its TTL (default %d)\n",
+			       "--grace: how long a resolved address outlives its TTL (default %d)\n"
+			       "--selftest-target ADDR: where the selftest of --user aims\n",
 			       CBPF_DEFAULT_GRACE_S);
 			return 0;
 		default:
@@ -357,6 +398,8 @@ int cmd_load(int argc, char **argv)
 		rc = 0;
 	}
 	cbpf_store_close(&s);
+	if (rc == 0 && pw)
+		selftest_for_user(name, targets, ntargets);
 	if (rc == 0 && conf && !no_refresh && (foreground || src.nhosts)) {
 		struct cbpf_refresher r = {
 			.name = name, .mount = mount, .cgroup = path, .grace_s = grace,

@@ -16,6 +16,7 @@ int cmd_check(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+int cmd_selftest(int argc, char **argv);
 
 /* Name of an enum cbpf_reason ("no_rule", ...), "?" when out of range. */
 const char *cbpf_reason_name(unsigned reason);

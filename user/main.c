@@ -12,20 +12,21 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
-	{ "run",    cmd_run,    "start the agent in a container held by a policy: run [--shell] [-- ARGS]" },
+	{ "run",    cmd_run,    "start the agent in a container held by a policy: run [--shell] [--skip-selftest] [-- ARGS]" },
 	{ "load",   cmd_load,   "enforce a policy: load [--name NAME] (CONF | --internet | --none)" },
 	{ "unload", cmd_unload, "remove a policy: unload [--force] (NAME | --all)" },
 	{ "status", cmd_status, "show policies, rules and denials: status [NAME] [--json]" },
 	{ "monitor", cmd_monitor, "show each denial as it happens: monitor [NAME] [--json]" },
 	{ "check",  cmd_check,  "parse and resolve a file, change nothing: check CONF" },
 	{ "exec",   cmd_exec,   "run a command inside a policy: exec [--policy NAME] -- CMD" },
+	{ "selftest", cmd_selftest, "try every escape route from inside a policy: selftest [--policy NAME] [--json]" },
 };
 
 static void help(void)
 {
 	printf("usage: claude-bpf [-v] COMMAND [ARGS...]\n\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		printf("  %-7s %s\n", commands[i].name, commands[i].summary);
+		printf("  %-8s %s\n", commands[i].name, commands[i].summary);
 	printf("\n'claude-bpf COMMAND --help' shows a command's options.\n");
 }
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "podman.h"
 #include "runstate.h"
+#include "selftest.h"
 #include "store.h"
 
 /* Passed through by name when set, so secrets stay off the command line. */
@@ -158,9 +159,65 @@ static void run_help(void)
 {
 	printf("usage: claude-bpf run [--policy NAME] [--no-internet|-n] [--shell|-s]\n"
 	       "                     [--image IMAGE] [--memory SIZE] [--cpus N] [--dry-run]\n"
+	       "                     [--selftest-target ADDR]... [--skip-selftest]\n"
 	       "                     [--] [CLAUDE ARGS...]\n"
 	       "Starts claude --dangerously-skip-permissions (with --shell: bash) in a\n"
-	       "podman container held by policy NAME (default: default).\n");
+	       "podman container held by policy NAME (default: default), after the\n"
+	       "policy's selftest found no leak (as root: run now, toward ADDR or the\n"
+	       "documentation addresses; otherwise: the result load or selftest recorded).\n"
+	       "--skip-selftest starts without that check.\n");
+}
+
+/* The leak gate: as root the selftest runs now; an ordinary user (bpf()
+ * and cgroup moves need root) relies on the result root recorded in the
+ * policy's state file (load --user and every selftest write it). Returns 0
+ * when the agent may start. */
+static int selftest_gate(const char *name, const struct cbpf_leak_target *targets,
+			 size_t ntargets)
+{
+	struct cbpf_selftest *st;
+	const char *what;
+	bool passed;
+	int err;
+
+	if (geteuid() != 0) {
+		err = cbpf_runstate_get_selftest(name, &passed);
+		if (err == -ENODATA || err == -ENOENT) {
+			cbpf_error("no selftest of policy '%s' is recorded; run: sudo claude-bpf "
+				   "selftest --policy %s (or start with --skip-selftest)", name, name);
+			return 1;
+		}
+		if (err) {
+			cbpf_error("cannot read the selftest of policy '%s' in " CBPF_RUNSTATE_DIR
+				   ": %s", name, strerror(-err));
+			return 1;
+		}
+		if (!passed) {
+			cbpf_error("the last selftest of policy '%s' found a leak; nothing was "
+				   "started (sudo claude-bpf selftest --policy %s shows every "
+				   "route; --skip-selftest starts anyway)", name, name);
+			return 1;
+		}
+		return 0;
+	}
+	if (!(st = calloc(1, sizeof(*st)))) {
+		cbpf_error("out of memory");
+		return 1;
+	}
+	err = cbpf_selftest_run(name, targets, ntargets, CBPF_LEAK_DEFAULT_PORT, st, &what);
+	if (err)
+		cbpf_error("cannot run the selftest of policy '%s': cannot %s: %s; nothing "
+			   "was started (--skip-selftest starts anyway)", name, what,
+			   strerror(-err));
+	else if (st->tally[CBPF_LEAK_LEAKED]) {
+		cbpf_selftest_report_leaks(name, st);
+		cbpf_error("policy '%s' leaks: nothing was started (sudo claude-bpf selftest "
+			   "--policy %s shows every route; --skip-selftest starts anyway)",
+			   name, name);
+		err = 1;
+	}
+	free(st);
+	return err ? 1 : 0;
 }
 
 int cmd_run(int argc, char **argv)
@@ -173,6 +230,8 @@ int cmd_run(int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "dry-run", no_argument, NULL, 'd' },
+		{ "selftest-target", required_argument, NULL, 'T' },
+		{ "skip-selftest", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -180,7 +239,9 @@ int cmd_run(int argc, char **argv)
 	const char *name = "default", *bad, *env[sizeof(pass_env) / sizeof(pass_env[0]) + 1];
 	char here[PATH_MAX], cwd[PATH_MAX], home[PATH_MAX], git[PATH_MAX + 8], mount[PATH_MAX];
 	char enf[PATH_MAX], parent[PATH_MAX], info[256], id[256], pidbuf[64];
-	bool dry = false, systemd;
+	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
+	size_t ntargets = 0;
+	bool dry = false, systemd, skip_selftest = false;
 	struct cbpf_argv a;
 	struct passwd *pw;
 	const char *sudo_uid = getenv("SUDO_UID");
@@ -197,6 +258,13 @@ int cmd_run(int argc, char **argv)
 		case 'm': r.memory = optarg; break;
 		case 'c': r.cpus = optarg; break;
 		case 'd': dry = true; break;
+		case 'S': skip_selftest = true; break;
+		case 'T':
+			if (cbpf_leak_add_target(targets, &ntargets, optarg))
+				return cbpf_usage_error("run", "invalid --selftest-target '%s': at "
+							"most %d IPv4 or IPv6 addresses", optarg,
+							CBPF_LEAK_MAX_TARGETS);
+			break;
 		case 'h': run_help(); return 0;
 		default: return cbpf_usage_error("run", "invalid option");
 		}
@@ -278,6 +346,11 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 		r.cgroup_parent = parent;
+		if (skip_selftest && !dry)
+			fprintf(stderr, "claude-bpf: --skip-selftest: policy '%s' was not "
+				"checked for leaks\n", name);
+		else if (!dry && selftest_gate(name, targets, ntargets))
+			return 1;
 	}
 
 	err = cbpf_podman_create_argv(&r, &a, &bad);

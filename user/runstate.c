@@ -1,5 +1,6 @@
-/* /run/claude-bpf/<policy>: "cgroup_id N" and "cgroup PATH", written by
- * load (atomically, by rename) and removed by unload. */
+/* /run/claude-bpf/<policy>: "cgroup_id N", "cgroup PATH" and the last
+ * "selftest ...", written by load and selftest (atomically, by rename) and
+ * removed by unload. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,7 +10,8 @@
 #include <unistd.h>
 #include "runstate.h"
 
-int cbpf_runstate_write(const char *name, uint64_t cgroup_id, const char *cgroup)
+/* Writes `text` as the whole state file of `name`. */
+static int write_file(const char *name, const char *text)
 {
 	char path[256], tmp[272];
 	FILE *f;
@@ -27,7 +29,7 @@ int cbpf_runstate_write(const char *name, uint64_t cgroup_id, const char *cgroup
 		close(fd);
 		return -errno;
 	}
-	fprintf(f, "cgroup_id %" PRIu64 "\ncgroup %s\n", cgroup_id, cgroup);
+	fputs(text, f);
 	if (fclose(f) || rename(tmp, path)) {
 		int err = -errno;
 
@@ -35,6 +37,84 @@ int cbpf_runstate_write(const char *name, uint64_t cgroup_id, const char *cgroup
 		return err;
 	}
 	return 0;
+}
+
+int cbpf_runstate_write(const char *name, uint64_t cgroup_id, const char *cgroup)
+{
+	char text[4200];
+
+	if ((size_t)snprintf(text, sizeof(text), "cgroup_id %" PRIu64 "\ncgroup %s\n",
+			     cgroup_id, cgroup) >= sizeof(text))
+		return -ENAMETOOLONG;
+	return write_file(name, text);
+}
+
+/* Opens the state file of `name`, refusing one root did not write. */
+static FILE *open_state(const char *name, int *err)
+{
+	char path[256];
+	struct stat st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s", name);
+	f = fopen(path, "re");
+	if (!f) {
+		*err = -errno;
+		return NULL;
+	}
+	/* Only root's word counts. */
+	if (fstat(fileno(f), &st) || st.st_uid != 0 || (st.st_mode & 022)) {
+		fclose(f);
+		*err = -EBADMSG;
+		return NULL;
+	}
+	return f;
+}
+
+int cbpf_runstate_set_selftest(const char *name, bool passed, size_t blocked,
+			       size_t leaked, size_t untested)
+{
+	char text[8192], line[4096];
+	size_t used = 0;
+	int err = 0;
+	FILE *f = open_state(name, &err);
+
+	if (!f)
+		return err;
+	text[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		size_t l = strlen(line);
+
+		if (!strncmp(line, "selftest ", 9) || used + l >= sizeof(text))
+			continue;
+		memcpy(text + used, line, l + 1);
+		used += l;
+	}
+	fclose(f);
+	snprintf(text + used, sizeof(text) - used, "selftest %s %zu %zu %zu\n",
+		 passed ? "passed" : "leaked", blocked, leaked, untested);
+	return write_file(name, text);
+}
+
+int cbpf_runstate_get_selftest(const char *name, bool *passed)
+{
+	char line[4096];
+	int err = -ENODATA, e = 0;
+	FILE *f = open_state(name, &e);
+
+	if (!f)
+		return e;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "selftest passed ", 16)) {
+			*passed = true;
+			err = 0;
+		} else if (!strncmp(line, "selftest leaked ", 16)) {
+			*passed = false;
+			err = 0;
+		}
+	}
+	fclose(f);
+	return err;
 }
 
 int cbpf_runstate_remove(const char *name)
@@ -52,20 +132,12 @@ int cbpf_runstate_remove(const char *name)
 int cbpf_runstate_read(const char *name, uint64_t *cgroup_id, char *cgroup,
 		       size_t len)
 {
-	char path[256], line[4096];
-	int found = 0;
-	struct stat st;
-	FILE *f;
+	char line[4096];
+	int found = 0, err = 0;
+	FILE *f = open_state(name, &err);
 
-	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s", name);
-	f = fopen(path, "re");
 	if (!f)
-		return -errno;
-	/* Only root's word counts. */
-	if (fstat(fileno(f), &st) || st.st_uid != 0 || (st.st_mode & 022)) {
-		fclose(f);
-		return -EBADMSG;
-	}
+		return err;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (sscanf(line, "cgroup_id %" SCNu64, cgroup_id) == 1)

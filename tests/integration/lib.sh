@@ -37,6 +37,11 @@ SRV_ROUTES_V4=(10.231.2.0/24 10.231.3.0/24)
 SRV_ROUTES_V6=(fd42:231:2::/64 fd42:231:3::/64)
 GUARD_V4=10.231.0.0/16
 GUARD_V6=fd42:231::/32
+# The documentation ranges selftest and run aim at by default: blackholed
+# too, should a test reach them by mistake (a route that may not exist yet).
+DOC_GUARDS_V4=(192.0.2.0/24)
+DOC_GUARDS_V6=(2001:db8::/32)
+DOC_GUARDS_MADE=()
 
 LOCK_FILE=/run/claude-bpf-integration.lock
 
@@ -276,7 +281,14 @@ net_setup() {
 	net_do ip netns add "$NS_PRIV" &&
 	# First the guards, so nothing for the test ranges leaves by eth0.
 	net_do ip route add blackhole "$GUARD_V4" &&
-	net_do ip -6 route add blackhole "$GUARD_V6" &&
+	net_do ip -6 route add blackhole "$GUARD_V6" || return 1
+	for r in "${DOC_GUARDS_V4[@]}" "${DOC_GUARDS_V6[@]}"; do
+		if ip route show exact "$r" 2>/dev/null | grep -q . ||
+			ip -6 route show exact "$r" 2>/dev/null | grep -q .; then
+			continue    # the host routes it already: left as it is
+		fi
+		net_do ip route add blackhole "$r" && DOC_GUARDS_MADE+=("$r") || return 1
+	done
 	net_do ip link add "$VETH_H" type veth peer name "$VETH_S" netns "$NS_SRV" &&
 	net_do ip addr add "$HOST_V4/24" dev "$VETH_H" &&
 	net_do ip addr add "$HOST_V6/64" dev "$VETH_H" nodad &&
@@ -428,7 +440,7 @@ kill_wait() {
 }
 
 cleanup() {
-	local ns pids hook
+	local ns pids hook r
 
 	kill_wait "${BG_PIDS[@]}"
 	BG_PIDS=()
@@ -455,6 +467,10 @@ cleanup() {
 		ip link del "$VETH_H" 2>/dev/null
 		ip route del blackhole "$GUARD_V4" 2>/dev/null
 		ip -6 route del blackhole "$GUARD_V6" 2>/dev/null
+		for r in "${DOC_GUARDS_MADE[@]}"; do
+			ip route del blackhole "$r" 2>/dev/null
+		done
+		DOC_GUARDS_MADE=()
 		[[ -n $PING_RANGE_SAVED ]] &&
 			sysctl -qw net.ipv4.ping_group_range="$PING_RANGE_SAVED"
 		NET_UP=false

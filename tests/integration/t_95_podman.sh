@@ -138,7 +138,7 @@ if pm_ready && pm_have_run; then
 	# The container says it has started, then waits for the test (20 s at
 	# most) while the test looks at it from the host.
 	env -u SUDO_USER -u SUDO_UID -u SUDO_GID -C "$DIR" PWD="$DIR" HOME="$PM_HOME" \
-		timeout -k 5 30 "$CBPF" run --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c \
+		timeout -k 5 30 "$CBPF" run "${PM_SELFTEST[@]}" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c \
 		'touch started; i=0; while [ ! -e go ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done; echo done' \
 		>"$DIR.out" 2>"$DIR.err" </dev/null {LOCK_FD}>&- &
 	bg=$!

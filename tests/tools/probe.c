@@ -20,7 +20,10 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include "leak.h"
 
 enum {
 	EXIT_OK      = 0,
@@ -78,6 +81,9 @@ static void __attribute__((noreturn)) usage(void)
 		"       probe packet\n"
 		"       probe dns SERVER NAME A|AAAA\n"
 		"       probe listen tcp|udp ADDR PORT LOGFILE\n"
+		"       probe matrix [--port N] [--other ADDR PORT] [--no-loopback] TARGET...\n"
+		"       probe pass-socket ADDR PORT PAYLOAD\n"
+		"       probe bpf\n"
 		"exit: 0 ok, 1 denied (EPERM/EACCES), 2 other failure, 3 timeout\n");
 	exit(EXIT_OTHER);
 }
@@ -599,6 +605,114 @@ static int cmd_listen(const char *proto, const char *addr, const char *port,
 	return EXIT_OTHER;
 }
 
+/* The leak matrix of `claude-bpf selftest` (user/leak.c), tried from
+ * where the probe runs (a container): no deny counters there, so EPERM
+ * counts as blocked and the test's listeners are the witness. Prints the
+ * JSON object selftest --json prints; exit 1 on a leak. */
+static int cmd_matrix(int argc, char **argv)
+{
+	struct cbpf_leak_plan_in in = { .port = CBPF_LEAK_DEFAULT_PORT };
+	static struct cbpf_leak_row rows[CBPF_LEAK_MAX_ROWS];
+	struct cbpf_leak_ctx ctx = { 0 };
+	bool no_loopback = false;
+	size_t tally[3];
+	int n;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--port") && i + 1 < argc) {
+			in.port = (uint16_t)atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--other") && i + 2 < argc) {
+			if (cbpf_leak_parse_target(argv[++i], &in.other_addr))
+				usage();
+			in.other_port = (uint16_t)atoi(argv[++i]);
+			in.other_proto = CBPF_PROTO_TCP;
+			in.other_port_found = true;
+		} else if (!strcmp(argv[i], "--no-loopback")) {
+			no_loopback = true;
+		} else if (cbpf_leak_add_target(in.targets, &in.ntargets, argv[i])) {
+			usage();
+		}
+	}
+	n = cbpf_leak_plan(&in, rows, CBPF_LEAK_MAX_ROWS);
+	if (n < 0)
+		usage();
+	for (int i = 0; i < n; i++)
+		if (no_loopback && rows[i].route == CBPF_LEAK_LOOPBACK_TCP) {
+			rows[i].planned_untested = true;
+			snprintf(rows[i].how, sizeof(rows[i].how),
+				 "not the host's network namespace: its loopback is its own");
+		}
+	cbpf_leak_run(rows, (size_t)n, &ctx);
+	printf("{");
+	cbpf_leak_print_json(stdout, rows, (size_t)n);
+	printf("}\n");
+	cbpf_leak_tally(rows, (size_t)n, tally);
+	return tally[CBPF_LEAK_LEAKED] ? EXIT_DENIED : EXIT_OK;
+}
+
+/* A TCP socket made by a child process and passed to this one over a
+ * Unix socket (SCM_RIGHTS), then connected here: the socket keeps the
+ * cgroup of the process that made it. */
+static int cmd_pass_socket(const char *addr, const char *port, const char *payload)
+{
+	char byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	struct target t;
+	int sv[2], fd;
+	pid_t pid;
+
+	parse_target(addr, port, &t);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		die_errno("socketpair", errno);
+	pid = fork();
+	if (pid < 0)
+		die_errno("fork", errno);
+	if (pid == 0) {
+		fd = open_socket(t.family, SOCK_STREAM, 0);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		_exit(sendmsg(sv[1], &msg, 0) == 1 ? 0 : EXIT_OTHER);
+	}
+	if (recvmsg(sv[0], &msg, 0) != 1 || !(c = CMSG_FIRSTHDR(&msg)) ||
+	    c->cmsg_type != SCM_RIGHTS) {
+		fprintf(stderr, "%s: no socket passed\n", prog_what);
+		return EXIT_OTHER;
+	}
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (connect(fd, (struct sockaddr *)&t.ss, t.len) < 0)
+		die_errno("connect (passed socket)", errno);
+	send_all(fd, payload, strlen(payload), now_ms() + CONNECT_TIMEOUT_MS);
+	finish_tcp(fd, now_ms() + CONNECT_TIMEOUT_MS);
+	fprintf(stderr, "%s: the passed socket connected\n", prog_what);
+	return EXIT_OK;
+}
+
+/* bpf(BPF_MAP_CREATE) of a one-entry array: what an agent that wanted to
+ * load or change programs would need first. */
+static int cmd_bpf(void)
+{
+	union bpf_attr attr;
+	long fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.map_type = BPF_MAP_TYPE_ARRAY;
+	attr.key_size = 4;
+	attr.value_size = 4;
+	attr.max_entries = 1;
+	fd = syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		die_errno("bpf(BPF_MAP_CREATE)", errno);
+	fprintf(stderr, "%s: bpf() made a map\n", prog_what);
+	close((int)fd);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static char what[256];
@@ -628,6 +742,12 @@ int main(int argc, char **argv)
 		return cmd_packet();
 	if (!strcmp(cmd, "dns") && argc == 5)
 		return cmd_dns(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "matrix") && argc >= 3)
+		return cmd_matrix(argc - 2, argv + 2);
+	if (!strcmp(cmd, "pass-socket") && argc == 5)
+		return cmd_pass_socket(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "bpf") && argc == 2)
+		return cmd_bpf();
 	if (!strcmp(cmd, "listen") && argc == 6)
 		return cmd_listen(argv[2], argv[3], argv[4], argv[5]);
 	usage();

@@ -1,0 +1,241 @@
+/* claude-bpf selftest: the leak matrix (leak.c) tried from a process inside
+ * a policy's enforcement cgroup, with the policy's deny counters as the
+ * witness; also the gate `run` and `load --user` pass a policy through.
+ *
+ * The probe runs as root with root's capabilities, more than any agent has:
+ * the programs look at no capability, so what they block for root they
+ * block for everyone, and the raw-socket rows show that sock_create itself
+ * refuses raw sockets even to a holder of CAP_NET_RAW. The one route where
+ * a capability is the only barrier, AF_PACKET, is tried without
+ * CAP_NET_RAW, as `run` starts containers and `exec` commands. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "cgroup.h"
+#include "commands.h"
+#include "leak.h"
+#include "log.h"
+#include "policy.h"
+#include "runstate.h"
+#include "selftest.h"
+#include "store.h"
+
+struct counts_arg {
+	struct cbpf_store *s;
+	uint64_t cgroup_id;
+};
+
+static int read_counts(void *arg, uint64_t counts[CBPF_REASON__COUNT])
+{
+	const struct counts_arg *c = arg;
+
+	return cbpf_policy_counters(c->s, c->cgroup_id, counts);
+}
+
+/* rmdir, retried a moment: a cgroup can read as busy just after its last
+ * process was reaped. */
+static void remove_cgroup(const char *path)
+{
+	for (int i = 0; i < 50 && rmdir(path) && errno == EBUSY; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000L }, NULL);
+}
+
+int cbpf_selftest_run(const char *name, const struct cbpf_leak_target *targets,
+		      size_t ntargets, uint16_t port, struct cbpf_selftest *out,
+		      const char **what)
+{
+	static const char *const defaults[] = CBPF_LEAK_DEFAULT_TARGETS;
+	struct cbpf_leak_plan_in in = { .port = port, .nested_cgroup = true };
+	char mount[PATH_MAX], nested[PATH_MAX + 64];
+	struct cbpf_ruleset rs = {};
+	struct cbpf_leak_row *shared;
+	struct cbpf_policy p;
+	struct cbpf_store s;
+	uint64_t cg, id;
+	int err, n, status;
+	pid_t pid;
+
+	memset(out, 0, sizeof(*out));
+	*what = "find the cgroup2 mount";
+	if (cbpf_cgroup2_mount(mount, sizeof(mount)))
+		return -ENOENT;
+	*what = "open the pinned programs and maps";
+	if ((err = cbpf_store_open(&s, false, what)))
+		return err;
+	*what = "find the policy";
+	err = cbpf_store_find_policy(&s, name, &cg, &p);
+	if (!err && cbpf_store_attached(name, cg) != (1u << CBPF_HOOK__COUNT) - 1) {
+		*what = "find the policy's programs attached";
+		err = -ENOLINK;
+	}
+	if (!err && (size_t)snprintf(out->cgroup, sizeof(out->cgroup), "%s%s", mount,
+				     p.cgroup) >= sizeof(out->cgroup))
+		err = -ENAMETOOLONG;
+	if (!err && (cbpf_cgroup_id(out->cgroup, &id) || id != cg)) {
+		*what = "find the policy's cgroup";
+		err = -ESTALE;
+	}
+	if (!err) {
+		*what = "read the policy's rules";
+		err = cbpf_policy_read_rules(&s, p.id, &rs);
+	}
+	if (err)
+		goto out;
+
+	if (ntargets) {
+		memcpy(in.targets, targets, ntargets * sizeof(*targets));
+		in.ntargets = ntargets;
+	} else {
+		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+			cbpf_leak_add_target(in.targets, &in.ntargets, defaults[i]);
+	}
+	cbpf_leak_plan_from_rules(&rs, &in);
+	cbpf_ruleset_free(&rs);
+	n = cbpf_leak_plan(&in, out->rows, CBPF_LEAK_MAX_ROWS);
+	if (n < 0) {
+		*what = "plan the routes";
+		err = n;
+		goto out;
+	}
+	out->n = (size_t)n;
+
+	/* The probe process: in a child cgroup of the enforcement cgroup, as
+	 * exec places commands, and a cgroup below it for the nested rows. */
+	snprintf(out->probe_cgroup, sizeof(out->probe_cgroup), "%s/selftest-%d",
+		 out->cgroup, (int)getpid());
+	snprintf(nested, sizeof(nested), "%s/nested", out->probe_cgroup);
+	*what = "create the probe's cgroup";
+	if ((err = cbpf_cgroup_create(nested)))
+		goto out;
+	shared = mmap(NULL, sizeof(out->rows), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	*what = "map shared memory";
+	if (shared == MAP_FAILED) {
+		err = -errno;
+		goto rm;
+	}
+	memcpy(shared, out->rows, out->n * sizeof(*shared));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		*what = "fork";
+		err = -errno;
+		goto unmap;
+	}
+	if (pid == 0) {
+		struct counts_arg ca = { .s = &s, .cgroup_id = cg };
+		struct cbpf_leak_ctx ctx = {
+			.counts = read_counts, .arg = &ca,
+			.reason_name = cbpf_reason_name, .nested_cgroup = nested,
+		};
+
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_IGN);
+		if (cbpf_cgroup_join(out->probe_cgroup, 0))
+			_exit(3);
+		cbpf_leak_run(shared, out->n, &ctx);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		*what = WIFEXITED(status) && WEXITSTATUS(status) == 3 ?
+			"move the probe into its cgroup" : "run the probe";
+		err = -ECHILD;
+		goto unmap;
+	}
+	memcpy(out->rows, shared, out->n * sizeof(*shared));
+	cbpf_leak_tally(out->rows, out->n, out->tally);
+	/* Best effort: the state file exists for policies load recorded. */
+	cbpf_runstate_set_selftest(name, out->tally[CBPF_LEAK_LEAKED] == 0,
+				   out->tally[CBPF_LEAK_BLOCKED], out->tally[CBPF_LEAK_LEAKED],
+				   out->tally[CBPF_LEAK_UNTESTED]);
+unmap:
+	munmap(shared, sizeof(out->rows));
+rm:
+	remove_cgroup(nested);
+	remove_cgroup(out->probe_cgroup);
+out:
+	cbpf_ruleset_free(&rs);
+	cbpf_store_close(&s);
+	return err;
+}
+
+void cbpf_selftest_report_leaks(const char *name, const struct cbpf_selftest *st)
+{
+	char dest[80];
+
+	for (size_t i = 0; i < st->n; i++) {
+		const struct cbpf_leak_row *r = &st->rows[i];
+
+		if (r->outcome != CBPF_LEAK_LEAKED)
+			continue;
+		cbpf_leak_format_dest(r, dest, sizeof(dest));
+		cbpf_error("selftest of policy '%s': LEAKED %s to %s: %s", name,
+			   cbpf_leak_route_name(r->route), dest, r->how);
+	}
+}
+
+int cmd_selftest(int argc, char **argv)
+{
+	struct cbpf_leak_args a;
+	struct cbpf_selftest *st;
+	const char *what;
+	char msg[256];
+	int err, rc;
+
+	if (cbpf_leak_parse_args(argc, argv, &a, msg, sizeof(msg)))
+		return cbpf_usage_error("selftest", "%s", msg);
+	if (a.help) {
+		printf("usage: claude-bpf selftest [--policy NAME] [--target ADDR]... "
+		       "[--port N] [--json]\n"
+		       "Tries every escape route from inside policy NAME (default: default)\n"
+		       "toward ADDR (default: 192.0.2.1 and 2001:db8::1) on port N (default\n"
+		       "%d; DNS routes use 53). Exit status 1 when any route LEAKED.\n",
+		       CBPF_LEAK_DEFAULT_PORT);
+		return 0;
+	}
+	cbpf_json = a.json;
+	if (cbpf_need_root("selftest"))
+		return 1;
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		cbpf_error("out of memory");
+		return 1;
+	}
+	err = cbpf_selftest_run(a.policy, a.targets, a.ntargets, a.port, st, &what);
+	if (err) {
+		if (err == -ENOENT && (!strcmp(what, "find the policy") ||
+				       !strncmp(what, "open", 4)))
+			cbpf_error("no policy '%s' is loaded; run: sudo claude-bpf load "
+				   "--name %s FILE", a.policy, a.policy);
+		else
+			cbpf_error("selftest of policy '%s': cannot %s: %s", a.policy, what,
+				   strerror(-err));
+		free(st);
+		return 1;
+	}
+	if (a.json) {
+		printf("{\"policy\":");
+		cbpf_json_string(stdout, a.policy);
+		printf(",\"cgroup\":");
+		cbpf_json_string(stdout, st->probe_cgroup);
+		printf(",");
+		cbpf_leak_print_json(stdout, st->rows, st->n);
+		printf("}\n");
+	} else {
+		printf("selftest of policy '%s' from %s\n", a.policy, st->probe_cgroup);
+		cbpf_leak_print_table(stdout, st->rows, st->n);
+	}
+	rc = st->tally[CBPF_LEAK_LEAKED] ? 1 : 0;
+	free(st);
+	return rc;
+}

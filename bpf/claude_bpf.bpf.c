@@ -312,15 +312,17 @@ static __always_inline void keep_allow(struct cbpf_sk_verdict *v,
 }
 
 /* Nearest cgroup ancestor that has a policy: of the packet's socket when
- * `skb` is given, else of the current task (socket hooks run in the context
- * of the task that owns the socket). Inlined with a constant `skb`, only one
- * of the helpers is ever called. */
-static __always_inline void find_policy(struct __sk_buff *skb,
+ * `packet` (cgroup_skb), else of the current task (socket hooks run in the
+ * context of the task that owns the socket). `packet` is a constant at each
+ * call, so only one helper is in each program: kernels before 6.2 refuse
+ * bpf_get_current_ancestor_cgroup_id in cgroup_skb programs even on a path
+ * that never runs (a NULL test of the ctx pointer is not pruned there). */
+static __always_inline void find_policy(struct __sk_buff *skb, bool packet,
 					struct cbpf_found *f)
 {
 	for (int lvl = CBPF_CGROUP_LEVELS - 1; lvl >= 0; lvl--) {
-		__u64 id = skb ? bpf_skb_ancestor_cgroup_id(skb, lvl)
-			       : bpf_get_current_ancestor_cgroup_id(lvl);
+		__u64 id = packet ? bpf_skb_ancestor_cgroup_id(skb, lvl)
+				  : bpf_get_current_ancestor_cgroup_id(lvl);
 
 		if (!id)
 			continue;
@@ -367,7 +369,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 	}
 	d.cgroup_id = bpf_get_current_cgroup_id();
 	d.host_netns = in_host_netns(bpf_get_netns_cookie(ctx));
-	find_policy(NULL, &f);
+	find_policy(NULL, false, &f);
 	verdict = cbpf_decide(&d, &f, &until);
 	if (verdict == VERDICT_ALLOW)
 		keep_allow(v, &d, &f, until);
@@ -461,7 +463,7 @@ int cbpf_egress(struct __sk_buff *skb)
 			return VERDICT_ALLOW;
 	}
 	d.cgroup_id = bpf_skb_cgroup_id(skb);
-	find_policy(skb, &f);
+	find_policy(skb, true, &f);
 	if (!parsed) {
 		if (!f.policy)
 			return deny(&d, &f, CBPF_REASON_NO_POLICY);
@@ -486,7 +488,7 @@ int cbpf_sock_create(struct bpf_sock *sk)
 
 	d.cgroup_id = bpf_get_current_cgroup_id();
 	d.proto = sk->protocol;
-	find_policy(NULL, &f);
+	find_policy(NULL, false, &f);
 	if (!f.policy)
 		return deny(&d, &f, CBPF_REASON_NO_POLICY);
 	if ((sk->family == AF_INET || sk->family == AF_INET6) &&

@@ -7,6 +7,8 @@
 #   make vmlinux         regenerate vmlinux/vmlinux.h from the running kernel
 #   make bench           benchmarks against no filter, iptables, nftables (root;
 #                        QUICK=1 for the reduced suite); see bench/README.md
+#   make vmtest          integration tests in qemu guests: Debian kernels, pure
+#                        cgroup v2, systemd, rootless podman (root; KERNEL=6.1)
 #   make install         to $(DESTDIR)$(PREFIX)/sbin
 #   make image           build the agent's image $(IMAGE) with podman
 #   make image BASE=debootstrap   ... on a base made here with debootstrap
@@ -44,6 +46,10 @@ DEB_PACKAGES := build-essential clang llvm libclang-rt-dev clang-tidy cppcheck l
 IMAGE_PACKAGES := podman runc uidmap slirp4netns debootstrap debian-archive-keyring
 # For `make bench`: what it compares against, its DNS server, CPU pinning.
 BENCH_PACKAGES := iptables nftables dnsmasq-base jq util-linux
+# For `make vmtest`: qemu, the guest's root file system and its disks, the
+# kernel packages' modules and the busybox initramfs.
+VM_PACKAGES := qemu-system-x86 debootstrap debian-archive-keyring e2fsprogs kmod cpio \
+	busybox-static
 
 ifeq ($(V),1)
 Q =
@@ -66,7 +72,7 @@ BENCH_BINS := $(BUILD)/bench/netbench $(BUILD)/bench/resolvebench $(BUILD)/bench
 
 .DELETE_ON_ERROR:
 .PHONY: all deps test test-unit test-integration test-image install uninstall vmlinux clean \
-	image image-base bench fuzz lint
+	image image-base bench fuzz lint vmtest
 
 all: $(BUILD)/claude-bpf
 
@@ -129,7 +135,7 @@ $(BUILD)/bench/hooks.bpf.o: bench/hooks.bpf.c vmlinux/vmlinux.h
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES) \
-		$(IMAGE_PACKAGES) $(BENCH_PACKAGES)
+		$(IMAGE_PACKAGES) $(BENCH_PACKAGES) $(VM_PACKAGES)
 
 test: test-unit test-integration test-image
 
@@ -138,6 +144,14 @@ test-unit: $(UNIT_BINS)
 
 test-integration: $(BUILD)/claude-bpf $(TOOL_BINS)
 	$(Q)BUILD=$(BUILD) tests/integration/run
+
+# The integration tests in qemu guests, each a Debian kernel on a Debian
+# root file system with systemd, pure cgroup v2 and podman, run with this
+# build (root). KERNEL: 6.1 (Debian 12), 6.12 (Debian 13), or a package
+# linux-image-*-cloud-amd64; see vmtest/README.md.
+KERNEL ?= 6.1 6.12
+vmtest: $(BUILD)/claude-bpf $(TOOL_BINS)
+	$(Q)BUILD=$(BUILD) DEBIAN_MIRROR=$(DEBIAN_MIRROR) vmtest/run $(KERNEL)
 
 # The real image, built from scratch, and Claude Code run in it by
 # claude-bpf run (root; a few minutes).

@@ -423,6 +423,42 @@ int cbpf_cgroup_create(const char *path)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+int cbpf_cgroup_enable_controllers(const char *path)
+{
+	char file[PATH_MAX + 32], buf[1024], *tok, *save = NULL;
+	ssize_t n;
+	int fd, r = 0;
+
+	if ((size_t)snprintf(file, sizeof(file), "%s/cgroup.controllers", path) >= sizeof(file))
+		return -ENAMETOOLONG;
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		r = -errno;
+	close(fd);
+	if (r)
+		return r;
+	buf[n] = '\0';
+	snprintf(file, sizeof(file), "%s/cgroup.subtree_control", path);
+	/* One at a time: a write of several fails whole if one fails. */
+	for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		char op[64];
+		int len = snprintf(op, sizeof(op), "+%s", tok);
+
+		if (len <= 0 || (size_t)len >= sizeof(op))
+			continue;
+		fd = open(file, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return r ? r : -errno;
+		if (write(fd, op, (size_t)len) < 0 && !r)
+			r = -errno;
+		close(fd);
+	}
+	return r;
+}
+
 /* Whether entry e of d is a subdirectory (not "." or ".."). */
 static bool is_subdir(DIR *d, const struct dirent *e)
 {

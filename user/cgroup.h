@@ -62,6 +62,11 @@ int cbpf_cgroup_id(const char *path, uint64_t *id);
 /* File system: creates `path` and missing parents. Returns 0 or -errno. */
 int cbpf_cgroup_create(const char *path);
 
+/* File system: enables in path's cgroup.subtree_control every controller its
+ * cgroup.controllers offers, so that its children have them too. 0, or the
+ * first -errno (it still tries the rest). */
+int cbpf_cgroup_enable_controllers(const char *path);
+
 /* File system: number of processes in `path` and every cgroup below it
  * (from cgroup.procs). Returns the count or -errno. */
 int cbpf_cgroup_count_procs(const char *path);

@@ -235,13 +235,28 @@ static int write_state(const char *name, const char *path)
 
 /* A rootless user's podman (through their systemd) makes the container
  * cgroups below the enforcement cgroup: delegate it, as systemd does. The
- * programs stay attached above anything the user can change. */
+ * programs stay attached above anything the user can change. The cgroups
+ * load made between user@UID.service and it stay root's (so the user cannot
+ * remove or rename the enforcement cgroup), so the user's systemd cannot
+ * enable controllers in them: load does, else crun fails in the container's
+ * scope ("the requested cgroup controller `pids` is not available"). */
 static int delegate(const char *path, uid_t uid, gid_t gid)
 {
 	static const char *const files[] = {
 		"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control",
 	};
-	char file[PATH_MAX + 32];
+	char file[PATH_MAX + 32], svc[64];
+	const char *p;
+	int err;
+
+	snprintf(svc, sizeof(svc), "/user@%u.service/", (unsigned)uid);
+	p = strstr(path, svc);
+	/* Each ancestor below user@UID.service, from the top down. */
+	for (p = p ? strchr(p + strlen(svc), '/') : NULL; p; p = strchr(p + 1, '/')) {
+		snprintf(file, sizeof(file), "%.*s", (int)(p - path), path);
+		if ((err = cbpf_cgroup_enable_controllers(file)))
+			return err;
+	}
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(file, sizeof(file), "%s%s", path, files[i]);

@@ -131,7 +131,30 @@ static struct bpf_program *skel_prog(struct claude_bpf *skel, int hook)
 
 static bool helper_ok(enum bpf_prog_type type, enum bpf_func_id id)
 {
-	return libbpf_probe_bpf_helper(type, id, NULL) == 1;
+	/* libbpf before 1.4 (Debian 12 has 1.1) takes only "unknown func" as
+	 * "not for this program type"; newer kernels say "program of this
+	 * type cannot use helper", which it then reads as supported, and the
+	 * object fails to load (Debian 13's 6.12: bpf_get_netns_cookie in
+	 * cgroup_skb). Load the same probe again and read that wording too. */
+	struct bpf_insn insns[] = {
+		{ .code = BPF_JMP | BPF_CALL, .imm = id },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	char log[4096] = "";
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .log_buf = log, .log_size = sizeof(log),
+		    .log_level = 1);
+	int fd;
+
+	if (libbpf_probe_bpf_helper(type, id, NULL) != 1)
+		return false;
+	if (type == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+		o.expected_attach_type = BPF_CGROUP_INET4_CONNECT;
+	fd = bpf_prog_load(type, NULL, "GPL", insns, 2, &o);
+	if (fd >= 0) {
+		close(fd);
+		return true;
+	}
+	return !strstr(log, "cannot use helper");
 }
 
 /* Loads the object (libbpf reuses maps already pinned, pins the rest),

@@ -223,10 +223,12 @@ preflight() {
 
 # ---------------------------------------------------------------- running commands
 
-# run CMD...: runs a command with a time limit; sets RC, OUT, ERR.
+# run CMD...: runs a command with a time limit (RUN_TIMEOUT seconds, 30;
+# make vmtest's software-emulated guests need more for podman); sets RC,
+# OUT, ERR.
 run() {
 	# A refresher daemon that load leaves must not inherit the run's lock.
-	timeout -k 5 30 "$@" >"$T/run/out" 2>"$T/run/err" {LOCK_FD}>&-
+	timeout -k 5 "${RUN_TIMEOUT:-30}" "$@" >"$T/run/out" 2>"$T/run/err" {LOCK_FD}>&-
 	RC=$?
 	OUT=$(<"$T/run/out")
 	ERR=$(<"$T/run/err")

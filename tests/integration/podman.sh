@@ -19,11 +19,14 @@ PM_V4_GW=10.231.88.1
 PM_V6_SUBNET=fd42:231:88::/64
 PM_V6_GW=fd42:231:88::1
 PM_SYSCTLS=(net.ipv4.ip_forward net.ipv6.conf.all.forwarding)
+# The tests' podman cgroup manager (vmtest's systemd tests set systemd).
+PM_CGROUP_MANAGER=${PM_CGROUP_MANAGER:-cgroupfs}
 
 PM_DIR=""               # $T/podman: configuration, storage, homes, work dirs
 PM_STATE=""             # "", up, or the reason the podman tests cannot run
 PM_BUSYBOX=""
 PM_SEQ=0
+PM_HOME=""              # the home pm_new_home made last
 PM_POLICIES=()          # policies whose cgroups podman may have made
 PM_ENV=()               # NAME=VALUE assignments pm_run adds
 PM_PATH=$PATH           # the PATH pm_run gives claude-bpf run
@@ -65,20 +68,33 @@ pm_preconditions() {
 }
 
 # The tests' containers.conf: runc (crun refuses hybrid cgroups), no default
-# ulimits (without CAP_SYS_RESOURCE podman's defaults make runc fail), and
-# podman's temporary files, network definitions and default network ours,
-# apart from the host's podman.
+# ulimits (without CAP_SYS_RESOURCE podman's defaults make runc fail), the
+# cgroupfs manager unless PM_CGROUP_MANAGER says otherwise (t_95 gives
+# --cgroup-parent as a path; on a systemd host podman would default to
+# systemd), and podman's temporary files, network definitions and default
+# network ours, apart from the host's podman. PM_HOSTNS_CONF is the same in
+# the host's cgroup namespace, for tests that look at a container's cgroup
+# path from inside (on cgroup v2 podman gives a container a namespace of its
+# own, where it sees "0::/"; on v1 and hybrid the host's is the default).
+PM_HOSTNS_CONF=""
 pm_conf() {
-	cat >"$PM_DIR/containers.conf" <<-EOF
-	[containers]
-	default_ulimits = []
-	[engine]
-	runtime = "runc"
-	tmp_dir = "$PM_DIR/tmp"
-	[network]
-	network_config_dir = "$PM_DIR/networks"
-	default_network = "$PM_NET"
-	EOF
+	local f
+
+	PM_HOSTNS_CONF=$PM_DIR/containers-hostns.conf
+	for f in "$PM_DIR/containers.conf" "$PM_HOSTNS_CONF"; do
+		cat >"$f" <<-EOF
+		[containers]
+		default_ulimits = []
+		$([[ $f == "$PM_HOSTNS_CONF" ]] && echo 'cgroupns = "host"')
+		[engine]
+		runtime = "runc"
+		cgroup_manager = "$PM_CGROUP_MANAGER"
+		tmp_dir = "$PM_DIR/tmp"
+		[network]
+		network_config_dir = "$PM_DIR/networks"
+		default_network = "$PM_NET"
+		EOF
+	done
 }
 
 # The network, written as podman 4.3 writes it (`podman network create` has

@@ -48,7 +48,7 @@ if pm_ready; then
 	p_ok=$PAYLOAD
 	new_payload
 	p_no=$PAYLOAD
-	run podman run --rm --cgroup-parent="$PM_PARENT" "$PM_IMAGE" sh -c \
+	run podman run --rm --cgroupns=host --cgroup-parent="$PM_PARENT" "$PM_IMAGE" sh -c \
 		'grep "^0::" /proc/self/cgroup; probe tcp 10.231.2.10 8080 "$1"; echo "allowed=$?"; probe tcp 10.231.2.11 8080 "$2"; echo "denied=$?"' \
 		sh "$p_ok" "$p_no"
 	if ((RC != 0)); then
@@ -115,11 +115,13 @@ pm_ready && pm_have_run && pm_try_denied udp-sendto 10.231.2.11 8080 &&
 
 # --- where the container runs
 
-start_test "run: inside the container, its cgroup is below the enforcement cgroup"
+start_test "run: inside the container (in the host's cgroup namespace), its cgroup is below the enforcement cgroup"
 if pm_ready && pm_have_run; then
 	pm_new_home
 	pm_new_dir
+	PM_ENV=(CONTAINERS_CONF="$PM_HOSTNS_CONF")
 	pm_shell "$DIR" 'grep "^0::" /proc/self/cgroup'
+	PM_ENV=()
 	if ((RC != 0)); then
 		fail "run failed: $(ran)"
 	elif [[ $OUT == "0::/" ]]; then
@@ -138,7 +140,7 @@ if pm_ready && pm_have_run; then
 	# The container says it has started, then waits for the test (20 s at
 	# most) while the test looks at it from the host.
 	env -u SUDO_USER -u SUDO_UID -u SUDO_GID -C "$DIR" PWD="$DIR" HOME="$PM_HOME" \
-		timeout -k 5 30 "$CBPF" run "${PM_SELFTEST[@]}" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c \
+		timeout -k 5 "${RUN_TIMEOUT:-30}" "$CBPF" run "${PM_SELFTEST[@]}" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c \
 		'touch started; i=0; while [ ! -e go ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done; echo done' \
 		>"$DIR.out" 2>"$DIR.err" </dev/null {LOCK_FD}>&- &
 	bg=$!

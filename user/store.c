@@ -141,8 +141,9 @@ static bool helper_ok(enum bpf_prog_type type, enum bpf_func_id id)
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	char log[4096] = "";
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .log_buf = log, .log_size = sizeof(log),
-		    .log_level = 1);
+	struct bpf_prog_load_opts o = {
+		.sz = sizeof(o), .log_buf = log, .log_size = sizeof(log), .log_level = 1,
+	};
 	int fd;
 
 	if (libbpf_probe_bpf_helper(type, id, NULL) != 1)

@@ -613,8 +613,9 @@ static void try_udp(struct cbpf_leak_row *r, struct attempt *a, bool connected)
 	close(fd);
 }
 
-static uint16_t inet_csum(const uint8_t *p, size_t len)
+uint16_t cbpf_inet_csum(const void *data, size_t len)
 {
+	const uint8_t *p = data;
 	uint32_t sum = 0;
 
 	for (; len > 1; p += 2, len -= 2)
@@ -639,7 +640,7 @@ static void try_echo(struct cbpf_leak_row *r, struct attempt *a, bool raw)
 	req[5] = 1;                 /* identifier; the kernel sets it for ping sockets */
 	req[7] = 1;                 /* sequence */
 	if (v4 && raw) {
-		uint16_t sum = inet_csum(req, sizeof(req));
+		uint16_t sum = cbpf_inet_csum(req, sizeof(req));
 
 		memcpy(req + 2, &sum, 2);
 	}

@@ -161,4 +161,8 @@ void cbpf_leak_print_table(FILE *f, const struct cbpf_leak_row *rows, size_t n);
  * (no braces: the caller puts them in its object). */
 void cbpf_leak_print_json(FILE *f, const struct cbpf_leak_row *rows, size_t n);
 
+/* The Internet checksum (RFC 1071) of `len` bytes, in network order: for
+ * the ICMP echo requests of raw sockets. */
+uint16_t cbpf_inet_csum(const void *data, size_t len);
+
 #endif

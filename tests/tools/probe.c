@@ -296,20 +296,6 @@ static int cmd_udp(const char *addr, const char *port, const char *payload,
 	return EXIT_OK;
 }
 
-static uint16_t inet_csum(const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint32_t sum = 0;
-
-	for (; len > 1; p += 2, len -= 2)
-		sum += (uint32_t)(p[0] << 8 | p[1]);
-	if (len)
-		sum += (uint32_t)(p[0] << 8);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
-}
-
 /* Is buf (as a socket of this kind delivers it) the echo reply we wait
  * for? Raw IPv4 sockets deliver the IP header too; ping sockets rewrite the
  * identifier, so only the sequence number is compared there. */
@@ -355,7 +341,7 @@ static int cmd_echo(const char *addr, bool raw)
 	memcpy(req + 8, "claude-bpf probe", 16);
 	/* The kernel sums ICMPv6 and ping sockets itself; raw IPv4 is ours. */
 	if (t.family == AF_INET && raw) {
-		uint16_t sum = inet_csum(req, sizeof(req));
+		uint16_t sum = cbpf_inet_csum(req, sizeof(req));
 
 		memcpy(req + 2, &sum, 2);
 	}

@@ -353,7 +353,8 @@ static int parse_target(struct ctx *c, const char *tok, bool dns,
 	return spec ? parse_port(c, spec, tok, t) : 0;
 }
 
-/* Config files are short: arrays grow by one element at a time. */
+/* Entries grow geometrically (policies of 100,000 rules); resolvers one at
+ * a time (a file names few). */
 static int add_target(struct ctx *c, enum keyword kw, const char *tok,
 		      const struct target *t, struct cbpf_conf *out)
 {
@@ -387,7 +388,7 @@ static int add_target(struct ctx *c, enum keyword kw, const char *tok,
 		out->entries = e;
 		out->cap = cap;
 	}
-	e = &out->entries[out->n++];
+	e = &out->entries[out->n];
 	*e = (struct cbpf_conf_entry){
 		.line = c->line,
 		.action = kw == KW_DENY ? CBPF_ACTION_DENY : CBPF_ACTION_ALLOW,
@@ -397,8 +398,10 @@ static int add_target(struct ctx *c, enum keyword kw, const char *tok,
 		.port = t->port,
 		.proto = t->proto,
 	};
-	memcpy(e->host, t->host, sizeof(e->host));
+	if (t->is_host && !(e->host = strdup(t->host)))
+		return -ENOMEM;
 	memcpy(e->addr, t->addr, 16);
+	out->n++;
 	return 0;
 }
 
@@ -486,6 +489,8 @@ int cbpf_conf_parse(const char *path, const char *text, struct cbpf_conf *out,
 
 void cbpf_conf_free(struct cbpf_conf *c)
 {
+	for (size_t i = 0; i < c->n; i++)
+		free(c->entries[i].host);
 	free(c->entries);
 	free(c->dns);
 	memset(c, 0, sizeof(*c));

@@ -25,7 +25,8 @@ struct cbpf_conf_entry {
 	uint8_t action;         /* enum cbpf_action */
 	bool is_host;           /* a hostname (resolved later), else addr/prefix */
 	bool v4;                /* the literal was IPv4 (stored v4-mapped) */
-	char host[CBPF_HOST_MAX];  /* lower-case, without a trailing dot */
+	char *host;             /* is_host: lower-case, without a trailing dot
+	                         * (owned by the struct cbpf_conf) */
 	uint8_t addr[16];       /* IPv6 or v4-mapped IPv4, host bits zero */
 	uint8_t prefix;         /* IPv6 terms: an IPv4 /n is stored as 96 + n */
 	int port;               /* CBPF_CONF_PORT_DEFAULT, _ANY or 1..65535 */

@@ -213,8 +213,10 @@ static void test_good_lines(void **state)
 			 good[i].is_host, good[i].v4, good[i].host, addr,
 			 good[i].prefix, good[i].port, good[i].proto);
 		describe(got, sizeof(got), good[i].line, e->action, e->is_host,
-			 e->v4, e->host, e->addr, e->prefix, e->port, e->proto);
+			 e->v4, e->host ? e->host : "", e->addr, e->prefix, e->port,
+			 e->proto);
 		assert_string_equal(got, want);
+		assert_int_equal(e->host != NULL, e->is_host);
 		assert_memory_equal(e->addr, addr, 16);
 		cbpf_conf_free(&c);
 	}
@@ -286,7 +288,10 @@ static void test_whole_file(void **state)
 	assert_int_equal(c.n, N(want));
 	for (size_t i = 0; i < N(want); i++) {
 		assert_int_equal(c.entries[i].line, want[i].line);
-		assert_string_equal(c.entries[i].host, want[i].host);
+		/* Only a hostname entry has a name. */
+		assert_string_equal(c.entries[i].host ? c.entries[i].host : "",
+				    want[i].host);
+		assert_int_equal(c.entries[i].host != NULL, c.entries[i].is_host);
 		assert_int_equal(c.entries[i].port, want[i].port);
 	}
 	assert_int_equal(c.entries[3].action, CBPF_ACTION_DENY);

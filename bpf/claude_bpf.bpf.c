@@ -33,6 +33,15 @@ struct {
 } policies SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CBPF_MAX_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cbpf_rule_key);  /* prefixlen CBPF_KEY_EXACT */
+	__type(value, struct cbpf_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exact_rules SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, CBPF_MAX_RULES);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -206,19 +215,20 @@ static __always_inline int deny(const struct cbpf_dest *d,
 	return VERDICT_DENY;
 }
 
-/* One LPM lookup; an expired entry counts as absent (reported through
- * *expired so the denial says why). The clock is read only for rules that
- * expire: a paravirtualised clock read costs as much as a lookup. */
+/* One lookup in `map` ("exact_rules" or "rules"); an expired entry counts
+ * as absent (reported through *expired so the denial says why). The clock
+ * is read only for rules that expire: a paravirtualised clock read costs as
+ * much as a lookup. */
 static __always_inline struct cbpf_rule *
-lookup_rule(struct cbpf_rule_key *key, __u8 proto, __u16 port, __u64 *now,
-	    bool *expired)
+lookup_rule(void *map, struct cbpf_rule_key *key, __u8 proto, __u16 port,
+	    __u64 *now, bool *expired)
 {
 	struct cbpf_rule *r;
 	__u64 expires;
 
 	key->proto = proto;
 	key->port = port;
-	r = bpf_map_lookup_elem(&rules, key);
+	r = bpf_map_lookup_elem(map, key);
 	if (!r || !(expires = r->expires_ns))
 		return r;
 	if (!*now)
@@ -249,27 +259,40 @@ static __always_inline int cbpf_decide(const struct cbpf_dest *d,
 	if (loopback && !d->host_netns)
 		return VERDICT_ALLOW;   /* not kept: cheap to decide again */
 
-	key.prefixlen = CBPF_KEY_FIXED_BITS + 128;
+	key.prefixlen = CBPF_KEY_EXACT;
 	key.policy = f->policy->id;
 	__builtin_memcpy(key.addr, d->addr, 16);
 
 	/* Most specific address prefix wins; at equal prefix the order of the
 	 * lookups decides: port rule, then any-port rule, then any-protocol.
-	 * So a match on the whole address ends the search. */
-	best = lookup_rule(&key, d->proto, d->port, &now, &expired);
-	if (d->port && !(best && best->addr_prefix == 128)) {
-		r = lookup_rule(&key, d->proto, CBPF_PORT_ANY, &now, &expired);
-		if (r && (!best || r->addr_prefix > best->addr_prefix))
-			best = r;
-	}
-	if (d->proto != CBPF_PROTO_ANY && !(best && best->addr_prefix == 128)) {
-		r = lookup_rule(&key, CBPF_PROTO_ANY, CBPF_PORT_ANY, &now, &expired);
-		if (r && (!best || r->addr_prefix > best->addr_prefix))
-			best = r;
+	 * So the first rule for the whole address ends the search, and the
+	 * trie is walked only without one. */
+	best = lookup_rule(&exact_rules, &key, d->proto, d->port, &now, &expired);
+	if (!best && d->port)
+		best = lookup_rule(&exact_rules, &key, d->proto, CBPF_PORT_ANY, &now,
+				   &expired);
+	if (!best && d->proto != CBPF_PROTO_ANY)
+		best = lookup_rule(&exact_rules, &key, CBPF_PROTO_ANY, CBPF_PORT_ANY,
+				   &now, &expired);
+	if (loopback && !best)
+		return deny(d, f, CBPF_REASON_LOOPBACK);
+
+	if (!best && (f->policy->flags & CBPF_POLICY_PREFIXES)) {
+		best = lookup_rule(&rules, &key, d->proto, d->port, &now, &expired);
+		if (d->port) {
+			r = lookup_rule(&rules, &key, d->proto, CBPF_PORT_ANY, &now,
+					&expired);
+			if (r && (!best || r->addr_prefix > best->addr_prefix))
+				best = r;
+		}
+		if (d->proto != CBPF_PROTO_ANY) {
+			r = lookup_rule(&rules, &key, CBPF_PROTO_ANY, CBPF_PORT_ANY,
+					&now, &expired);
+			if (r && (!best || r->addr_prefix > best->addr_prefix))
+				best = r;
+		}
 	}
 
-	if (loopback && (!best || best->addr_prefix != 128))
-		return deny(d, f, CBPF_REASON_LOOPBACK);
 	if (!best)
 		return deny(d, f, expired ? CBPF_REASON_EXPIRED : CBPF_REASON_NO_RULE);
 	if (best->action != CBPF_ACTION_ALLOW)

@@ -14,7 +14,8 @@
 
 /* One place for limits. */
 #define CBPF_MAX_POLICIES   1024     /* enforcement cgroups, one policy each */
-#define CBPF_MAX_RULES      262144   /* rule entries, all policies together */
+#define CBPF_MAX_RULES      262144   /* rule entries of each of the two rule
+                                      * maps, all policies together */
 #define CBPF_CGROUP_LEVELS  32       /* cgroup depth searched for a policy */
 #define CBPF_NAME_MAX       32       /* policy name, NUL included */
 #define CBPF_HOST_MAX       256      /* hostname, NUL included */
@@ -65,6 +66,8 @@ enum cbpf_hook {
 
 /* Policy flags. */
 #define CBPF_POLICY_ALLOW_RAW (1u << 0) /* raw IP sockets may be created */
+#define CBPF_POLICY_PREFIXES  (1u << 1) /* some rules are in "rules" (the
+                                         * trie): look there too */
 
 /*
  * Map "policies": enforcement cgroup id -> policy.
@@ -84,7 +87,13 @@ struct cbpf_policy {
 _Static_assert(sizeof(struct cbpf_policy) == 256, "cbpf_policy layout");
 
 /*
- * Map "rules": LPM trie of allow and deny rules for every policy.
+ * Maps "exact_rules" and "rules": the allow and deny rules of every policy.
+ * A rule for one whole address (/32, /128: every resolved hostname and most
+ * written addresses) is in the hash "exact_rules"; a rule for a shorter
+ * prefix is in the LPM trie "rules". Both have the same key and value. A
+ * whole-address match is the most specific there is, so the hash is asked
+ * first and the trie only when it has no match and the policy has
+ * CBPF_POLICY_PREFIXES: a hash lookup costs a fraction of a trie walk.
  *
  * The trie matches the key's bits after `prefixlen` from the first byte on,
  * so the order of the fields is what makes one lookup exact on the policy,
@@ -114,6 +123,9 @@ _Static_assert(sizeof(struct cbpf_rule_key) == 28, "cbpf_rule_key layout");
 
 /* Bits of the key in front of the address. */
 #define CBPF_KEY_FIXED_BITS (32 + 8 + 8 + 16)
+
+/* The prefixlen of every key in "exact_rules". */
+#define CBPF_KEY_EXACT (CBPF_KEY_FIXED_BITS + 128)
 
 struct cbpf_rule {
 	__u8  action;               /* enum cbpf_action */
@@ -195,7 +207,7 @@ _Static_assert(sizeof(struct cbpf_config) == 32, "cbpf_config layout");
 
 /* Bumped whenever a map layout above changes: a pinned object of another
  * version is refused rather than misread. */
-#define CBPF_ABI_VERSION 3
+#define CBPF_ABI_VERSION 4
 
 /* Ring buffer "events": one record per denial, rate-limited per CPU. */
 struct cbpf_event {

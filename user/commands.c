@@ -705,23 +705,28 @@ int cmd_status(int argc, char **argv)
 	if (!err) {
 		cbpf_store_each_policy(&s, show_policy, &ctx);
 		if (cbpf_policy_map_use(&s, &use)) {
-			cbpf_error("cannot read the rules and hostnames maps");
+			cbpf_error("cannot read the exact_rules, rules and hostnames maps");
 			ctx.rc = 1;
 		}
 		cbpf_store_close(&s);
 	}
 	if (ctx.json)
-		printf("],\"maps\":{\"rules\":{\"entries\":%zu,\"max_entries\":%u,"
+		printf("],\"maps\":{\"exact_rules\":{\"entries\":%zu,\"max_entries\":%u,"
+		       "\"unreferenced\":%zu},\"rules\":{\"entries\":%zu,\"max_entries\":%u,"
 		       "\"unreferenced\":%zu},\"hostnames\":{\"entries\":%zu,"
 		       "\"max_entries\":%u,\"unreferenced\":%zu}}}\n",
+		       use.exact, (unsigned)CBPF_MAX_RULES, use.exact_unreferenced,
 		       use.rules, (unsigned)CBPF_MAX_RULES, use.rules_unreferenced,
 		       use.hostnames, (unsigned)CBPF_MAX_HOSTS, use.hostnames_unreferenced);
 	else if (!ctx.shown && !ctx.only)
 		printf("no policy loaded\n");
 	if (!ctx.json && !err && !ctx.only)
-		printf("maps: %zu of %u rule entries, %zu of %u hostnames%s\n", use.rules,
-		       (unsigned)CBPF_MAX_RULES, use.hostnames, (unsigned)CBPF_MAX_HOSTS,
-		       use.rules_unreferenced || use.hostnames_unreferenced ?
+		printf("maps: %zu of %u whole-address rule entries, %zu of %u prefix rule "
+		       "entries, %zu of %u hostnames%s\n", use.exact, (unsigned)CBPF_MAX_RULES,
+		       use.rules, (unsigned)CBPF_MAX_RULES, use.hostnames,
+		       (unsigned)CBPF_MAX_HOSTS,
+		       use.exact_unreferenced || use.rules_unreferenced ||
+		       use.hostnames_unreferenced ?
 		       " (some of no policy: the next load clears them)" : "");
 	if (ctx.only && !ctx.shown) {
 		cbpf_error("no policy '%s' is loaded", ctx.only);

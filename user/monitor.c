@@ -414,20 +414,20 @@ static void scan_hosts(struct monitor *m, struct pol *pol, uint32_t ruleset)
 
 	pol->hosts_at = mono_ns();
 	pol->hosts_ruleset = ruleset;
-	/* Bounded: an LPM trie restarts from its first key when the one we
-	 * hold was deleted meanwhile. */
+	/* Bounded: the hash restarts from its first key when the one we hold
+	 * was deleted meanwhile. */
 	for (long left = CBPF_MAX_RULES * 2L; left > 0 &&
-	     bpf_map_get_next_key(m->s.rules_fd, prev, &key) == 0; left--) {
+	     bpf_map_get_next_key(m->s.exact_fd, prev, &key) == 0; left--) {
 		struct cbpf_host_key hk = { .policy = ruleset };
 		struct cbpf_host h;
 		char *name = NULL;
 		struct host_addr *a;
 
 		prev = &key;
-		if (key.policy != ruleset || key.prefixlen != CBPF_KEY_FIXED_BITS + 128 ||
+		if (key.policy != ruleset ||
 		    (key.proto != CBPF_PROTO_TCP && key.proto != CBPF_PROTO_UDP &&
 		     key.proto != CBPF_PROTO_ANY) ||
-		    bpf_map_lookup_elem(m->s.rules_fd, &key, &val) || !val.host)
+		    bpf_map_lookup_elem(m->s.exact_fd, &key, &val) || !val.host)
 			continue;
 		for (size_t i = 0; i < nnames && !name; i++)
 			if (names[i].idx == val.host)

@@ -166,27 +166,30 @@ out:
 	return err;
 }
 
-static int scan_both(struct cbpf_store *s, const struct id_set *set, bool del,
+static int scan_all(struct cbpf_store *s, const struct id_set *set, bool del,
 		     struct cbpf_map_use *use)
 {
 	struct cbpf_map_use u = {};
-	int err = scan_rule_sets(s->rules_fd, sizeof(struct cbpf_rule_key),
+	int err = scan_rule_sets(s->exact_fd, sizeof(struct cbpf_rule_key),
 				 offsetof(struct cbpf_rule_key, policy), set, del,
-				 &u.rules, &u.rules_unreferenced);
-	int err2 = scan_rule_sets(s->hostnames_fd, sizeof(struct cbpf_host_key),
+				 &u.exact, &u.exact_unreferenced);
+	int err2 = scan_rule_sets(s->rules_fd, sizeof(struct cbpf_rule_key),
+				  offsetof(struct cbpf_rule_key, policy), set, del,
+				  &u.rules, &u.rules_unreferenced);
+	int err3 = scan_rule_sets(s->hostnames_fd, sizeof(struct cbpf_host_key),
 				  offsetof(struct cbpf_host_key, policy), set, del,
 				  &u.hostnames, &u.hostnames_unreferenced);
 
 	if (use)
 		*use = u;
-	return err ? err : err2;
+	return err ? err : err2 ? err2 : err3;
 }
 
 static int delete_rule_set(struct cbpf_store *s, uint32_t id)
 {
 	struct id_set set = { .ids = { id }, .n = 1, .in = true };
 
-	return scan_both(s, &set, true, NULL);
+	return scan_all(s, &set, true, NULL);
 }
 
 int cbpf_policy_map_use(struct cbpf_store *s, struct cbpf_map_use *use)
@@ -194,7 +197,7 @@ int cbpf_policy_map_use(struct cbpf_store *s, struct cbpf_map_use *use)
 	struct id_set set = { .in = false };
 
 	set.n = live_ids(s, set.ids);
-	return scan_both(s, &set, false, use);
+	return scan_all(s, &set, false, use);
 }
 
 /*
@@ -255,10 +258,19 @@ static uint32_t new_id(struct cbpf_store *s)
 	return id;
 }
 
-static int write_rule_set(struct cbpf_store *s, uint32_t id,
-			  const struct cbpf_ruleset *rs)
+/* The map a rule key belongs in. */
+static int rule_map(const struct cbpf_store *s, const struct cbpf_rule_key *k)
 {
-	size_t nh = rs->nhosts, n = rs->n;
+	return k->prefixlen == CBPF_KEY_EXACT ? s->exact_fd : s->rules_fd;
+}
+
+/* Writes rule set `id`: hostnames first, then the rules, whole-address
+ * ones to "exact_rules" and the others to "rules". *prefixes says whether
+ * there were any of the others. */
+static int write_rule_set(struct cbpf_store *s, uint32_t id,
+			  const struct cbpf_ruleset *rs, bool *prefixes, const char **what)
+{
+	size_t nh = rs->nhosts, n = rs->n, nexact = 0, nprefix = 0;
 	struct cbpf_host_key *hkeys = calloc(nh ? nh : 1, sizeof(*hkeys));
 	struct cbpf_host *hosts = calloc(nh ? nh : 1, sizeof(*hosts));
 	struct cbpf_rule_key *keys = malloc((n ? n : 1) * sizeof(*keys));
@@ -271,16 +283,30 @@ static int write_rule_set(struct cbpf_store *s, uint32_t id,
 		hkeys[i] = (struct cbpf_host_key){ .policy = id, .host = (uint32_t)i + 1 };
 		snprintf(hosts[i].name, sizeof(hosts[i].name), "%s", rs->hosts[i]);
 	}
+	/* Whole-address rules fill the arrays from the front, the others
+	 * from the back. */
 	for (size_t i = 0; i < n; i++) {
-		keys[i] = rs->v[i].key;
-		keys[i].policy = id;
-		vals[i] = rs->v[i].val;
+		size_t j = rs->v[i].key.prefixlen == CBPF_KEY_EXACT ? nexact++ : n - ++nprefix;
+
+		keys[j] = rs->v[i].key;
+		keys[j].policy = id;
+		vals[j] = rs->v[i].val;
 	}
+	*prefixes = nprefix > 0;
+	*what = CBPF_WHAT_WRITE_HOSTS;
 	err = update_many(s->hostnames_fd, (const unsigned char *)hkeys, sizeof(*hkeys),
 			  (const unsigned char *)hosts, sizeof(*hosts), nh);
-	if (!err)
-		err = update_many(s->rules_fd, (const unsigned char *)keys, sizeof(*keys),
-				  (const unsigned char *)vals, sizeof(*vals), n);
+	if (err)
+		goto out;
+	*what = CBPF_WHAT_WRITE_EXACT;
+	err = update_many(s->exact_fd, (const unsigned char *)keys, sizeof(*keys),
+			  (const unsigned char *)vals, sizeof(*vals), nexact);
+	if (err)
+		goto out;
+	*what = CBPF_WHAT_WRITE_PREFIXES;
+	err = update_many(s->rules_fd, (const unsigned char *)(keys + nexact),
+			  sizeof(*keys), (const unsigned char *)(vals + nexact),
+			  sizeof(*vals), nprefix);
 out:
 	free(hkeys);
 	free(hosts);
@@ -289,13 +315,22 @@ out:
 	return err;
 }
 
+#define CBPF_FULL_END "for all policies together, and a reload needs room for its old and " \
+	"its new rules at once); nothing was changed"
+
 const char *cbpf_policy_strerror(int err, const char *what)
 {
-	if (what && !strcmp(what, CBPF_WHAT_WRITE_RULES) && (err == -ENOSPC || err == -E2BIG))
-		return "the rules map is full (it holds " CBPF_STR(CBPF_MAX_RULES) " rules and "
-		       CBPF_STR(CBPF_MAX_HOSTS) " hostnames for all policies together, and a "
-		       "reload needs room for its old and its new rules at once); nothing was "
-		       "changed";
+	if ((err != -ENOSPC && err != -E2BIG) || !what)
+		return strerror(-err);
+	if (!strcmp(what, CBPF_WHAT_WRITE_EXACT))
+		return "the exact_rules map is full (it holds " CBPF_STR(CBPF_MAX_RULES)
+		       " rules for whole addresses " CBPF_FULL_END;
+	if (!strcmp(what, CBPF_WHAT_WRITE_PREFIXES))
+		return "the rules map is full (it holds " CBPF_STR(CBPF_MAX_RULES)
+		       " rules for address prefixes " CBPF_FULL_END;
+	if (!strcmp(what, CBPF_WHAT_WRITE_HOSTS))
+		return "the hostnames map is full (it holds " CBPF_STR(CBPF_MAX_HOSTS)
+		       " names " CBPF_FULL_END;
 	return strerror(-err);
 }
 
@@ -304,7 +339,7 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		      const char **what)
 {
 	struct cbpf_policy old = {}, p = { .flags = rs->flags };
-	bool replacing, created;
+	bool replacing, created, prefixes;
 	uint64_t other_cg;
 	struct stat st;
 	int cgfd = -1, err;
@@ -341,9 +376,10 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 	p.id = new_id(s);
 	p.loaded_ns = cbpf_boottime_ns();
 	mark_dirty(s, p.id, replacing ? old.id : 0);
-	*what = CBPF_WHAT_WRITE_RULES;
-	if ((err = write_rule_set(s, p.id, rs)))
+	if ((err = write_rule_set(s, p.id, rs, &prefixes, what)))
 		goto fail_rules;
+	if (prefixes)
+		p.flags |= CBPF_POLICY_PREFIXES;
 	if ((err = cbpf_store_attach(s, name, cgfd, what)))
 		goto fail_rules;
 	*what = "switch the policy";
@@ -484,14 +520,17 @@ int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	while (bpf_map_get_next_key(s->rules_fd, prev, &e.key) == 0) {
-		prev = &e.key;
-		if (e.key.policy != id || bpf_map_lookup_elem(s->rules_fd, &e.key, &e.val))
-			continue;
-		if ((err = cbpf_ruleset_push(out, &e)))
-			return err;
-		if (e.val.host > maxhost)
-			maxhost = e.val.host;
+	for (int m = 0; m < 2; m++) {
+		int fd = m ? s->rules_fd : s->exact_fd;
+
+		for (prev = NULL; bpf_map_get_next_key(fd, prev, &e.key) == 0; prev = &e.key) {
+			if (e.key.policy != id || bpf_map_lookup_elem(fd, &e.key, &e.val))
+				continue;
+			if ((err = cbpf_ruleset_push(out, &e)))
+				return err;
+			if (e.val.host > maxhost)
+				maxhost = e.val.host;
+		}
 	}
 	cbpf_ruleset_finish(out);
 	out->hosts = calloc(maxhost ? maxhost : 1, sizeof(char *));
@@ -557,23 +596,24 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 	for (size_t i = 0; i < rs->n; i++) {
 		k = rs->v[i].key;
 		k.policy = p.id;
-		if (bpf_map_lookup_elem(s->rules_fd, &k, &cur) == 0 &&
+		if (bpf_map_lookup_elem(rule_map(s, &k), &k, &cur) == 0 &&
 		    !memcmp(&cur, &rs->v[i].val, sizeof(cur)))
 			continue;   /* nothing changed: nothing written */
-		if (bpf_map_update_elem(s->rules_fd, &k, &rs->v[i].val, BPF_ANY)) {
+		if (bpf_map_update_elem(rule_map(s, &k), &k, &rs->v[i].val, BPF_ANY)) {
 			err = -errno;
 			goto out;
 		}
 		writes++;
 	}
 	/* Addresses a name no longer has expire in the kernel on their own;
-	 * their entries go some time later (monitor can name them till then). */
-	while (bpf_map_get_next_key(s->rules_fd, prev, &k) == 0) {
+	 * their entries go some time later (monitor can name them till then).
+	 * A hostname's rules are all for whole addresses. */
+	while (bpf_map_get_next_key(s->exact_fd, prev, &k) == 0) {
 		struct cbpf_rule_key bare = k;
 
 		prev = &k;
 		bare.policy = 0;
-		if (k.policy != p.id || bpf_map_lookup_elem(s->rules_fd, &k, &cur) ||
+		if (k.policy != p.id || bpf_map_lookup_elem(s->exact_fd, &k, &cur) ||
 		    !cur.host || !cur.expires_ns || cur.expires_ns + keep_ns > now ||
 		    bsearch(&bare, rs->v, rs->n, sizeof(*rs->v), cmp_key))
 			continue;
@@ -589,7 +629,7 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 		stale[nstale++] = k;
 	}
 	for (size_t i = 0; i < nstale; i++)
-		if (bpf_map_delete_elem(s->rules_fd, &stale[i]) == 0)
+		if (bpf_map_delete_elem(s->exact_fd, &stale[i]) == 0)
 			writes++;
 out:
 	free(stale);

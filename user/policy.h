@@ -16,7 +16,9 @@
  * *what naming the step. */
 #define CBPF_STR_(x) #x
 #define CBPF_STR(x) CBPF_STR_(x)
-#define CBPF_WHAT_WRITE_RULES "write the rules"
+#define CBPF_WHAT_WRITE_EXACT "write the rules for whole addresses"
+#define CBPF_WHAT_WRITE_PREFIXES "write the rules for address prefixes"
+#define CBPF_WHAT_WRITE_HOSTS "write the hostnames"
 
 int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		      const char *path, const struct cbpf_ruleset *rs,
@@ -45,10 +47,11 @@ int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
 int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 		     const struct cbpf_ruleset *rs, uint64_t keep_ns);
 
-/* Entries in the rules and hostnames maps, and how many of them belong to
- * no policy (left by a load that was killed while it wrote). */
+/* Entries in the exact_rules, rules and hostnames maps, and how many of
+ * them belong to no policy (left by a load that was killed while it wrote). */
 struct cbpf_map_use {
-	size_t rules, rules_unreferenced, hostnames, hostnames_unreferenced;
+	size_t exact, exact_unreferenced, rules, rules_unreferenced;
+	size_t hostnames, hostnames_unreferenced;
 };
 int cbpf_policy_map_use(struct cbpf_store *s, struct cbpf_map_use *use);
 

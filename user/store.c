@@ -35,8 +35,8 @@ static const struct {
 };
 
 static const char *const map_names[] = {
-	"policies", "rules", "hostnames", "deny_counters", "settings", "events",
-	"event_limit", "sk_verdicts", "policy_hints",
+	"policies", "rules", "exact_rules", "hostnames", "deny_counters", "settings",
+	"events", "event_limit", "sk_verdicts", "policy_hints",
 };
 
 const char *cbpf_hook_name(int hook)
@@ -46,7 +46,7 @@ const char *cbpf_hook_name(int hook)
 
 static int *map_fd_slot(struct cbpf_store *s, size_t i)
 {
-	int *slots[] = { &s->policies_fd, &s->rules_fd, &s->hostnames_fd,
+	int *slots[] = { &s->policies_fd, &s->rules_fd, &s->exact_fd, &s->hostnames_fd,
 			 &s->counters_fd, &s->settings_fd, &s->events_fd,
 			 &s->event_limit_fd, &s->sk_verdicts_fd, &s->policy_hints_fd };
 	return slots[i];

@@ -15,7 +15,7 @@
 #define CBPF_PIN_ROOT "/sys/fs/bpf/claude-bpf"
 
 struct cbpf_store {
-	int policies_fd, rules_fd, hostnames_fd, counters_fd, settings_fd;
+	int policies_fd, rules_fd, exact_fd, hostnames_fd, counters_fd, settings_fd;
 	int events_fd, event_limit_fd, sk_verdicts_fd, policy_hints_fd;
 	int prog_fd[CBPF_HOOK__COUNT];
 	struct cbpf_config *settings;   /* the settings map, mmapped */

@@ -63,6 +63,7 @@ fi
 # Everything check could change: maps, pins, cgroups.
 snapshot_state() {
 	{
+		bpftool map dump pinned /sys/fs/bpf/claude-bpf/exact_rules
 		bpftool map dump pinned /sys/fs/bpf/claude-bpf/rules
 		bpftool map dump pinned /sys/fs/bpf/claude-bpf/policies
 		bpftool map dump pinned /sys/fs/bpf/claude-bpf/hostnames

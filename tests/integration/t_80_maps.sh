@@ -6,32 +6,53 @@ PIN=/sys/fs/bpf/claude-bpf
 start_test "every map is pinned under /sys/fs/bpf/claude-bpf"
 if ensure_policy cbt_main; then
 	missing=""
-	for m in policies rules hostnames deny_counters settings events event_limit; do
+	for m in policies exact_rules rules hostnames deny_counters settings events event_limit; do
 		[[ -e $PIN/$m ]] || missing+=" $m"
 	done
 	if [[ -z $missing ]]; then pass; else fail "not pinned:$missing (found: $(ls "$PIN"))"; fi
 fi
 
-start_test "bpftool map dump of the rules map prints BTF-formatted keys and values"
-if ensure_policy cbt_main; then
-	run bpftool map dump pinned "$PIN/rules"
+# dump_has_fields MAP: bpftool prints the map's keys and values with their
+# field names, as text and as JSON.
+dump_has_fields() {
+	run bpftool map dump pinned "$PIN/$1"
 	if ((RC != 0)); then
-		fail "bpftool map dump failed: $(ran)"
+		fail "bpftool map dump $1 failed: $(ran)"
 	elif [[ $OUT != *'"prefixlen"'* || $OUT != *'"policy"'* || $OUT != *'"addr"'* || $OUT != *'"expires_ns"'* ]]; then
-		fail "the dump has no named fields (prefixlen, policy, addr, expires_ns): ${OUT:0:600}"
+		fail "the dump of $1 has no named fields (prefixlen, policy, addr, expires_ns): ${OUT:0:600}"
 	else
-		run bpftool -j map dump pinned "$PIN/rules"
+		run bpftool -j map dump pinned "$PIN/$1"
 		if ((RC != 0)); then
-			fail "bpftool -j map dump failed: $(ran)"
+			fail "bpftool -j map dump $1 failed: $(ran)"
 		elif ! jq -e '[.. | objects | select(has("prefixlen") and has("policy") and has("addr"))] | length > 0' \
 			>/dev/null <<<"$OUT"; then
-			fail "the JSON dump has no key object with prefixlen, policy and addr: ${OUT:0:600}"
+			fail "the JSON dump of $1 has no key object with prefixlen, policy and addr: ${OUT:0:600}"
 		elif ! jq -e '[.. | objects | select(has("action") and has("expires_ns"))] | length > 0' \
 			>/dev/null <<<"$OUT"; then
-			fail "the JSON dump has no value object with action and expires_ns: ${OUT:0:600}"
+			fail "the JSON dump of $1 has no value object with action and expires_ns: ${OUT:0:600}"
 		else
-			pass
+			return 0
 		fi
+	fi
+	return 1
+}
+
+start_test "bpftool map dump of both rules maps prints BTF-formatted keys and values"
+if ensure_policy cbt_main && dump_has_fields exact_rules && dump_has_fields rules; then
+	pass
+fi
+
+# Whole addresses in exact_rules, shorter prefixes in the trie.
+start_test "rules for whole addresses are in exact_rules, rules for prefixes in rules"
+if ensure_policy cbt_main; then
+	exact=$(bpftool -j map dump pinned "$PIN/exact_rules" | jq -c '[.[] | .formatted.key.prefixlen] | unique')
+	trie=$(bpftool -j map dump pinned "$PIN/rules" | jq -c '[.[] | .formatted.key.prefixlen] | unique')
+	if [[ $exact != "[192]" ]]; then
+		fail "exact_rules should hold only prefixlen 192 (64 + 128): $exact"
+	elif [[ $trie == "[]" || $trie == *192* ]]; then
+		fail "rules should hold the prefixes (10.231.3.128/25, fd42:231:3::/64), none of 192: $trie"
+	else
+		pass
 	fi
 fi
 
@@ -54,7 +75,7 @@ boottime_ns() {
 }
 
 # put_rule POLICY_NAME IPV4 EXPIRES_NS: an allow rule for IPV4/32, every
-# protocol and port, written straight into the pinned rules map.
+# protocol and port, written straight into the pinned exact_rules map.
 put_rule() {
 	local id key value a b c d
 
@@ -68,7 +89,7 @@ put_rule() {
 	# struct cbpf_rule: allow, addr_prefix 128, pad, host 0, expires_ns
 	value="01 80 00 00 00 00 00 00 $(le_hex "$3" 8)"
 	# shellcheck disable=SC2086
-	run bpftool map update pinned "$PIN/rules" key hex $key value hex $value
+	run bpftool map update pinned "$PIN/exact_rules" key hex $key value hex $value
 	((RC == 0)) || fail "bpftool map update failed: $(ran)"
 }
 

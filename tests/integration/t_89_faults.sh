@@ -30,15 +30,16 @@ flt_policy_id() {
 	FLT_ID=$(jq -r --arg n "$1" '.policies[] | select(.name == $n) | .policy_id' <<<"$STATUS")
 }
 
-# flt_map_use: FLT_USED is the entries of the rules map, FLT_ORPHANS those
-# whose rule set no policy uses (status --json, "maps").
+# flt_map_use: FLT_USED is the entries of the exact_rules map (where the
+# whole-address rules of these files go), FLT_ORPHANS those whose rule set
+# no policy uses (status --json, "maps").
 flt_map_use() {
 	status_json --summary || return 1
-	FLT_USED=$(jq -r '.maps.rules.entries' <<<"$STATUS")
-	FLT_MAX=$(jq -r '.maps.rules.max_entries' <<<"$STATUS")
-	FLT_ORPHANS=$(jq -r '.maps.rules.unreferenced' <<<"$STATUS")
+	FLT_USED=$(jq -r '.maps.exact_rules.entries' <<<"$STATUS")
+	FLT_MAX=$(jq -r '.maps.exact_rules.max_entries' <<<"$STATUS")
+	FLT_ORPHANS=$(jq -r '.maps.exact_rules.unreferenced' <<<"$STATUS")
 	if ! [[ $FLT_USED =~ ^[0-9]+$ && $FLT_MAX =~ ^[0-9]+$ && $FLT_ORPHANS =~ ^[0-9]+$ ]]; then
-		fail "status --json --summary has no maps.rules counts: $STATUS"
+		fail "status --json --summary has no maps.exact_rules counts: $STATUS"
 		return 1
 	fi
 }
@@ -51,7 +52,7 @@ flt_cleanup() {
 }
 CLEANUP_HOOKS+=(flt_cleanup)
 
-# ---------------------------------------------------------------- the rules map full
+# ---------------------------------------------------------------- a rules map full
 
 ensure_policy cbt_main
 # 130,001 + 140,001 > 262,144 (CBPF_MAX_RULES); 130,001 twice fits.
@@ -59,18 +60,18 @@ flt_static "$FLT_DIR/big.conf" 130000 "10.231.2.10:8080"
 flt_static "$FLT_DIR/over.conf" 140000 "10.231.2.11:8080"
 flt_static "$FLT_DIR/big2.conf" 140000 "10.231.2.11:8080"
 
-start_test "the rules map full: a load that does not fit is refused whole, naming the limit; the loaded policies keep working"
+start_test "the exact_rules map full: a load that does not fit is refused whole, naming the limit; the loaded policies keep working"
 if load_policy cbt_flt_big --no-refresh "$FLT_DIR/big.conf" && flt_map_use; then
 	used0=$FLT_USED
 	run "$CBPF" load --name cbt_flt_over --no-refresh "$FLT_DIR/over.conf"
 	if ((RC != 1)); then
-		fail "a load that overflows the rules map should exit 1: $(ran)"
-	elif [[ $ERR != *"rules map is full"* || $ERR != *"$FLT_MAX"* ]]; then
-		fail "the error should say the rules map is full and name its size $FLT_MAX: $ERR"
+		fail "a load that overflows the exact_rules map should exit 1: $(ran)"
+	elif [[ $ERR != *"exact_rules map is full"* || $ERR != *"$FLT_MAX"* ]]; then
+		fail "the error should say the exact_rules map is full and name its size $FLT_MAX: $ERR"
 	elif [[ -e $CGROUP_BASE/cbt_flt_over || -e /sys/fs/bpf/claude-bpf/links/cbt_flt_over ]]; then
 		fail "the refused load left its cgroup or links behind"
 	elif flt_map_use && ((FLT_USED != used0 || FLT_ORPHANS != 0)); then
-		fail "the rules map held $used0 entries before and $FLT_USED ($FLT_ORPHANS unreferenced) after the refused load"
+		fail "the exact_rules map held $used0 entries before and $FLT_USED ($FLT_ORPHANS unreferenced) after the refused load"
 	else
 		try_allowed cbt_flt_big tcp 10.231.2.10 8080 &&
 			try_denied cbt_flt_big tcp 10.231.2.11 8080 &&
@@ -79,18 +80,18 @@ if load_policy cbt_flt_big --no-refresh "$FLT_DIR/big.conf" && flt_map_use; then
 	fi
 fi
 
-start_test "the rules map full on a reload: refused whole, the old rules stay in force, nothing left over"
+start_test "the exact_rules map full on a reload: refused whole, the old rules stay in force, nothing left over"
 if flt_policy_id cbt_flt_big && [[ -n $FLT_ID ]] && flt_map_use; then
 	id0=$FLT_ID used0=$FLT_USED
 	run "$CBPF" load --name cbt_flt_big --no-refresh "$FLT_DIR/big2.conf"
 	if ((RC != 1)); then
 		fail "a replacement that does not fit beside the old rules should exit 1: $(ran)"
-	elif [[ $ERR != *"rules map is full"* ]]; then
-		fail "the error should say the rules map is full: $ERR"
+	elif [[ $ERR != *"exact_rules map is full"* ]]; then
+		fail "the error should say the exact_rules map is full: $ERR"
 	elif flt_policy_id cbt_flt_big && [[ $FLT_ID != "$id0" ]]; then
 		fail "the rule set changed ($id0 -> $FLT_ID) although the reload was refused"
 	elif flt_map_use && ((FLT_USED != used0 || FLT_ORPHANS != 0)); then
-		fail "the rules map held $used0 entries before and $FLT_USED ($FLT_ORPHANS unreferenced) after the refused reload"
+		fail "the exact_rules map held $used0 entries before and $FLT_USED ($FLT_ORPHANS unreferenced) after the refused reload"
 	else
 		try_allowed cbt_flt_big tcp 10.231.2.10 8080 &&
 			try_denied cbt_flt_big tcp 10.231.2.11 8080 && pass
@@ -152,12 +153,12 @@ if flt_policy_id cbt_flt_big && [[ -n $FLT_ID ]]; then
 	fi
 fi
 
-start_test "unload after the big policies leaves the rules map as it was"
+start_test "unload after the big policies leaves the exact_rules map as it was"
 run "$CBPF" unload cbt_flt_big
 if ((RC != 0)); then
 	fail "unload cbt_flt_big: $(ran)"
 elif flt_map_use && ((FLT_ORPHANS != 0 || FLT_USED > 1000)); then
-	fail "after unload the rules map holds $FLT_USED entries, $FLT_ORPHANS of no policy"
+	fail "after unload the exact_rules map holds $FLT_USED entries, $FLT_ORPHANS of no policy"
 else
 	LOADED_POLICIES=${LOADED_POLICIES/ cbt_flt_big / }
 	pass

@@ -121,45 +121,112 @@ struct id_set {
 	bool in;        /* select the ids in the set, or those not in it */
 };
 
-/* Walks the keys of `map_fd`, whose u32 at `id_offset` is a rule set id:
- * counts them in *total and those whose id `set` selects in *picked, and
- * deletes the picked ones when `del`. Keys are collected first: deleting
- * while iterating would skip some. */
-static int scan_rule_sets(int map_fd, size_t key_size, size_t id_offset,
-			  const struct id_set *set, bool del, size_t *total,
-			  size_t *picked)
+/* Every entry of `map_fd`: *n keys into *keys and, when `vals` is not
+ * NULL, their values into *vals (both malloc'd). BATCH entries per bpf()
+ * call where the kernel has batch lookups for the map type (the hashes),
+ * one or two calls per entry where not (the trie). An entry deleted
+ * meanwhile may be missing. */
+static int map_entries(int map_fd, size_t ksz, size_t vsz, unsigned char **keys,
+		       unsigned char **vals, size_t *n)
 {
-	unsigned char key[64], *keys = NULL;
-	size_t n = 0, cap = 0, all = 0;
-	void *prev = NULL;
+	unsigned char *k = NULL, *v = NULL;
+	__u64 in[8], out[8];    /* the batch position: a key at most */
+	size_t cap = 0, got = 0;
+	bool batch = true, started = false;
 	int err = 0;
 
-	while (bpf_map_get_next_key(map_fd, prev, key) == 0) {
-		uint32_t kid;
+	*keys = NULL;
+	*n = 0;
+	for (;;) {
+		__u32 count = BATCH;
 
-		all++;
-		memcpy(&kid, key + id_offset, sizeof(kid));
-		prev = key;
-		if (id_in(kid, set->ids, set->n) != set->in)
-			continue;
-		if (!del) {
-			n++;
-			continue;
-		}
-		if (n == cap) {
-			unsigned char *k = realloc(keys, (cap = cap ? cap * 2 : 256) * key_size);
+		if (cap - got < BATCH) {
+			unsigned char *mk = realloc(k, (got + 4 * BATCH) * ksz);
+			unsigned char *mv = mk ? realloc(v, (got + 4 * BATCH) * vsz) : NULL;
 
-			if (!k) {
+			k = mk ? mk : k;
+			v = mv ? mv : v;
+			if (!mk || !mv) {
 				err = -ENOMEM;
 				goto out;
 			}
-			keys = k;
+			cap = got + 4 * BATCH;
 		}
-		memcpy(keys + n++ * key_size, key, key_size);
+		if (batch) {
+			if (bpf_map_lookup_batch(map_fd, started ? in : NULL, out, k + got * ksz,
+						 v + got * vsz, &count, NULL) == 0) {
+				got += count;
+				memcpy(in, out, sizeof(in));
+				started = true;
+				continue;
+			}
+			if (errno == ENOENT) {      /* the end; count says what came */
+				got += count;
+				goto out;
+			}
+			if (started || !batch_unsupported(errno)) {
+				err = -errno;
+				goto out;
+			}
+			batch = false;
+		}
+		/* One at a time, BATCH of them, then round again for room. */
+		for (size_t i = 0; i < BATCH; i++) {
+			const void *prev = got ? k + (got - 1) * ksz : NULL;
+
+			if (bpf_map_get_next_key(map_fd, prev, k + got * ksz))
+				goto out;           /* the end */
+			if (!vals || bpf_map_lookup_elem(map_fd, k + got * ksz, v + got * vsz) == 0)
+				got++;
+			else if (errno != ENOENT) { /* ENOENT: deleted meanwhile */
+				err = -errno;
+				goto out;
+			}
+		}
+	}
+out:
+	if (err) {
+		free(k);
+		free(v);
+		return err;
+	}
+	*keys = k;
+	*n = got;
+	if (vals)
+		*vals = v;
+	else
+		free(v);
+	return 0;
+}
+
+/* Reads the keys of `map_fd`, whose u32 at `id_offset` is a rule set id:
+ * counts them in *total and those whose id `set` selects in *picked, and
+ * deletes the picked ones when `del`. Keys are collected first: deleting
+ * while iterating would skip some. */
+static int scan_rule_sets(int map_fd, size_t key_size, size_t value_size,
+			  size_t id_offset, const struct id_set *set, bool del,
+			  size_t *total, size_t *picked)
+{
+	unsigned char *keys;
+	size_t all, n = 0;
+	int err = map_entries(map_fd, key_size, value_size, &keys, NULL, &all);
+
+	*total = *picked = 0;
+	if (err)
+		return err;
+	/* The picked keys move to the front. */
+	for (size_t i = 0; i < all; i++) {
+		uint32_t kid;
+
+		memcpy(&kid, keys + i * key_size + id_offset, sizeof(kid));
+		if (id_in(kid, set->ids, set->n) != set->in)
+			continue;
+		if (n != i)
+			memcpy(keys + n * key_size, keys + i * key_size, key_size);
+		n++;
 	}
 	if (del)
 		err = delete_many(map_fd, keys, key_size, n);
-out:
 	free(keys);
 	*total = all;
 	*picked = n;
@@ -171,14 +238,14 @@ static int scan_all(struct cbpf_store *s, const struct id_set *set, bool del,
 {
 	struct cbpf_map_use u = {};
 	int err = scan_rule_sets(s->exact_fd, sizeof(struct cbpf_rule_key),
-				 offsetof(struct cbpf_rule_key, policy), set, del,
-				 &u.exact, &u.exact_unreferenced);
+				 sizeof(struct cbpf_rule), offsetof(struct cbpf_rule_key, policy),
+				 set, del, &u.exact, &u.exact_unreferenced);
 	int err2 = scan_rule_sets(s->rules_fd, sizeof(struct cbpf_rule_key),
-				  offsetof(struct cbpf_rule_key, policy), set, del,
-				  &u.rules, &u.rules_unreferenced);
+				  sizeof(struct cbpf_rule), offsetof(struct cbpf_rule_key, policy),
+				  set, del, &u.rules, &u.rules_unreferenced);
 	int err3 = scan_rule_sets(s->hostnames_fd, sizeof(struct cbpf_host_key),
-				  offsetof(struct cbpf_host_key, policy), set, del,
-				  &u.hostnames, &u.hostnames_unreferenced);
+				  sizeof(struct cbpf_host), offsetof(struct cbpf_host_key, policy),
+				  set, del, &u.hostnames, &u.hostnames_unreferenced);
 
 	if (use)
 		*use = u;
@@ -515,22 +582,31 @@ int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
 			   struct cbpf_ruleset *out)
 {
 	struct cbpf_rule_entry e;
-	struct cbpf_rule_key *prev = NULL;
 	uint32_t maxhost = 0;
 	int err;
 
 	memset(out, 0, sizeof(*out));
 	for (int m = 0; m < 2; m++) {
-		int fd = m ? s->rules_fd : s->exact_fd;
+		struct cbpf_rule_key *keys;
+		struct cbpf_rule *vals;
+		size_t n;
 
-		for (prev = NULL; bpf_map_get_next_key(fd, prev, &e.key) == 0; prev = &e.key) {
-			if (e.key.policy != id || bpf_map_lookup_elem(fd, &e.key, &e.val))
+		if ((err = map_entries(m ? s->rules_fd : s->exact_fd, sizeof(*keys),
+				       sizeof(*vals), (unsigned char **)&keys,
+				       (unsigned char **)&vals, &n)))
+			return err;
+		for (size_t i = 0; i < n && !err; i++) {
+			if (keys[i].policy != id)
 				continue;
-			if ((err = cbpf_ruleset_push(out, &e)))
-				return err;
-			if (e.val.host > maxhost)
-				maxhost = e.val.host;
+			e = (struct cbpf_rule_entry){ .key = keys[i], .val = vals[i] };
+			err = cbpf_ruleset_push(out, &e);
+			if (vals[i].host > maxhost)
+				maxhost = vals[i].host;
 		}
+		free(keys);
+		free(vals);
+		if (err)
+			return err;
 	}
 	cbpf_ruleset_finish(out);
 	out->hosts = calloc(maxhost ? maxhost : 1, sizeof(char *));
@@ -582,10 +658,10 @@ static int cmp_key(const void *a, const void *b)
 int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 		     const struct cbpf_ruleset *rs, uint64_t keep_ns)
 {
-	struct cbpf_rule_key k, *prev = NULL, *stale = NULL;
+	struct cbpf_rule_key k, *keys = NULL;
+	struct cbpf_rule cur, *vals = NULL;
 	struct cbpf_policy p;
-	struct cbpf_rule cur;
-	size_t nstale = 0;
+	size_t n, nstale = 0;
 	uint64_t cg, now = cbpf_boottime_ns();
 	int writes = 0, err;
 
@@ -607,32 +683,27 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 	}
 	/* Addresses a name no longer has expire in the kernel on their own;
 	 * their entries go some time later (monitor can name them till then).
-	 * A hostname's rules are all for whole addresses. */
-	while (bpf_map_get_next_key(s->exact_fd, prev, &k) == 0) {
-		struct cbpf_rule_key bare = k;
+	 * A hostname's rules are all for whole addresses. The stale keys move
+	 * to the front of `keys`. */
+	if ((err = map_entries(s->exact_fd, sizeof(*keys), sizeof(*vals),
+			       (unsigned char **)&keys, (unsigned char **)&vals, &n)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct cbpf_rule_key bare = keys[i];
 
-		prev = &k;
 		bare.policy = 0;
-		if (k.policy != p.id || bpf_map_lookup_elem(s->exact_fd, &k, &cur) ||
-		    !cur.host || !cur.expires_ns || cur.expires_ns + keep_ns > now ||
+		if (keys[i].policy != p.id || !vals[i].host || !vals[i].expires_ns ||
+		    vals[i].expires_ns + keep_ns > now ||
 		    bsearch(&bare, rs->v, rs->n, sizeof(*rs->v), cmp_key))
 			continue;
-		if (nstale % 64 == 0) {
-			struct cbpf_rule_key *more = realloc(stale, (nstale + 64) * sizeof(*more));
-
-			if (!more) {
-				err = -ENOMEM;
-				goto out;
-			}
-			stale = more;
-		}
-		stale[nstale++] = k;
+		keys[nstale++] = keys[i];
 	}
 	for (size_t i = 0; i < nstale; i++)
-		if (bpf_map_delete_elem(s->exact_fd, &stale[i]) == 0)
+		if (bpf_map_delete_elem(s->exact_fd, &keys[i]) == 0)
 			writes++;
 out:
-	free(stale);
+	free(keys);
+	free(vals);
 	/* A rewritten entry may expire sooner than a kept verdict says. */
 	if (writes)
 		cbpf_store_changed(s);

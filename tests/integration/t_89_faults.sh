@@ -116,10 +116,15 @@ if flt_policy_id cbt_flt_big && [[ -n $FLT_ID ]]; then
 	id0=$FLT_ID
 	# Room for the replacement beside the 130,001 of cbt_flt_big.
 	flt_static "$FLT_DIR/mid.conf" 130000 "10.231.2.11:8080"
-	caught=0 ok=true
-	# Later and later kills, until one comes after the load finished.
-	for delay in $(seq 0.05 0.05 5); do
+	caught=0 ok=true delay=0.05
+	# Later and later kills, each 1.25 times the one before, until one
+	# comes after the load finished. The update (writing the new rules,
+	# switching, deleting the old) is more than the last fifth of the
+	# load, so one of these kills lands in it however fast the machine
+	# (software emulation, make vmtest, is 20 times slower than here).
+	while awk -v d="$delay" 'BEGIN { exit !(d < 300) }'; do
 		flt_kill_during "$delay" "$CBPF" load --name cbt_flt_big --no-refresh "$FLT_DIR/mid.conf"
+		delay=$(awk -v d="$delay" 'BEGIN { printf "%.3f", d * 1.25 }')
 		flt_map_use || { ok=false; break; }
 		flt_policy_id cbt_flt_big || { ok=false; break; }
 		if [[ $FLT_ID != "$id0" ]]; then

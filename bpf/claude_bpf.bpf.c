@@ -586,13 +586,18 @@ int cbpf_sock_create(struct bpf_sock *sk)
 	struct cbpf_dest d = { .hook = CBPF_HOOK_SOCK_CREATE, .task_known = true };
 	struct cbpf_found f = {};
 
+	/* Only raw IP sockets are refused here. Every other socket is judged
+	 * where it sends (connect, sendmsg, egress, each denying without a
+	 * policy), so creating one costs no policy lookup. */
+	if (sk->type != SOCK_RAW)
+		return VERDICT_ALLOW;
 	d.cgroup_id = bpf_get_current_cgroup_id();
 	d.proto = sk->protocol;
 	find_policy(NULL, false, d.cgroup_id, current_gen(), &f);
 	if (!f.policy)
 		return deny(&d, &f, CBPF_REASON_NO_POLICY);
 	if ((sk->family == AF_INET || sk->family == AF_INET6) &&
-	    sk->type == SOCK_RAW && !(f.policy->flags & CBPF_POLICY_ALLOW_RAW))
+	    !(f.policy->flags & CBPF_POLICY_ALLOW_RAW))
 		return deny(&d, &f, CBPF_REASON_SOCKET_TYPE);
 	return VERDICT_ALLOW;
 }

@@ -578,8 +578,8 @@ int cbpf_egress(struct __sk_buff *skb)
 	return verdict;
 }
 
-/* Socket types: raw IP sockets only where the policy allows them; no
- * socket at all where no policy is found. */
+/* Socket types: raw IP sockets only where the policy allows them (no
+ * policy found: none). */
 SEC("cgroup/sock_create")
 int cbpf_sock_create(struct bpf_sock *sk)
 {

@@ -141,8 +141,9 @@ static int map_entries(int map_fd, size_t ksz, size_t vsz, unsigned char **keys,
 		__u32 count = BATCH;
 
 		if (cap - got < BATCH) {
-			unsigned char *mk = realloc(k, (got + 4 * BATCH) * ksz);
-			unsigned char *mv = mk ? realloc(v, (got + 4 * BATCH) * vsz) : NULL;
+			size_t more = got + (size_t)4 * BATCH;
+			unsigned char *mk = realloc(k, more * ksz);
+			unsigned char *mv = mk ? realloc(v, more * vsz) : NULL;
 
 			k = mk ? mk : k;
 			v = mv ? mv : v;
@@ -150,7 +151,7 @@ static int map_entries(int map_fd, size_t ksz, size_t vsz, unsigned char **keys,
 				err = -ENOMEM;
 				goto out;
 			}
-			cap = got + 4 * BATCH;
+			cap = more;
 		}
 		if (batch) {
 			if (bpf_map_lookup_batch(map_fd, started ? in : NULL, out, k + got * ksz,

@@ -156,6 +156,10 @@ int cmd_exec(int argc, char **argv)
 	}
 	/* Refuse unless the policy is loaded and every program attached. */
 	err = cbpf_store_open(&s, false, &what);
+	if (err && err != -ENOENT) {
+		cbpf_error("cannot %s: %s", what, strerror(-err));
+		return 1;
+	}
 	if (!err) {
 		err = cbpf_store_find_policy(&s, name, &cgid, &p);
 		cbpf_store_close(&s);

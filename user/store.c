@@ -266,6 +266,21 @@ static int check_abi(struct cbpf_store *s)
 	return !c.abi_version || c.abi_version == CBPF_ABI_VERSION ? 0 : -EPROTO;
 }
 
+/* -EPROTO when the pinned settings are of another ABI version, else 0
+ * (also when nothing is pinned). */
+static int check_pinned_abi(struct cbpf_store *s)
+{
+	int err = 0;
+
+	s->settings_fd = bpf_obj_get(CBPF_PIN_ROOT "/settings");
+	if (s->settings_fd >= 0) {
+		err = check_abi(s) == -EPROTO ? -EPROTO : 0;
+		close(s->settings_fd);
+		s->settings_fd = -1;
+	}
+	return err;
+}
+
 int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
 {
 	int err;
@@ -273,10 +288,20 @@ int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
 	store_init(s);
 	*what = "open the pinned BPF object in " CBPF_PIN_ROOT;
 	err = open_pinned(s);
-	if (err == 0) {
+	/* A pin missing may be a map another version did not have: that
+	 * object must be named, not taken for no object at all (status,
+	 * unload) nor completed with maps of this version (load). */
+	if (err == 0 || err == -ENOENT) {
+		const char *found = *what;
+
 		*what = "use the pinned BPF object: it is from another claude-bpf "
 			"version; unload it with that version first";
-		err = check_abi(s);
+		if (err == 0)
+			err = check_abi(s);
+		else if (!check_pinned_abi(s))
+			*what = found;
+		else
+			err = -EPROTO;
 	}
 	if (err == 0) {
 		*what = "map the settings";
@@ -303,17 +328,6 @@ int cbpf_store_open(struct cbpf_store *s, bool create, const char **what)
 	if ((err = make_dir(CBPF_PIN_ROOT)) || (err = make_dir(CBPF_PIN_ROOT "/progs")) ||
 	    (err = make_dir(CBPF_PIN_ROOT "/links")))
 		return err;
-	/* Maps of another version left pinned would be reused, misread. */
-	*what = "use the pinned BPF object: it is from another claude-bpf "
-		"version; unload it with that version first";
-	s->settings_fd = bpf_obj_get(CBPF_PIN_ROOT "/settings");
-	if (s->settings_fd >= 0) {
-		err = check_abi(s);
-		close(s->settings_fd);
-		s->settings_fd = -1;
-		if (err)
-			return err;
-	}
 	err = load_and_pin(s, what);
 	if (!err) {
 		*what = "write the settings map";

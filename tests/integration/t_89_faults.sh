@@ -259,6 +259,77 @@ else
 	pass
 fi
 
+# ---------------------------------------------------------------- a pinned object of another version
+
+# An object pinned by another claude-bpf version, made from this one: its
+# settings say ABI 3 and its exact_rules map is not pinned (ABI 3 had
+# none). The programs hold the map, so enforcement goes on meanwhile.
+# flt_abi [VERSION]: FLT_ABI is the ABI version in the pinned settings
+# (struct cbpf_config.abi_version, the byte at offset 8); with VERSION,
+# writes that one first.
+flt_abi() {
+	local b
+	read -ra b <<<"$(bpftool -j map lookup pinned "$PIN_ROOT/settings" key hex 00 00 00 00 |
+		jq -r '.value | join(" ")' | sed 's/0x//g')"
+	if [[ -n ${1:-} ]]; then
+		b[8]=$(printf '%02x' "$1")
+		bpftool map update pinned "$PIN_ROOT/settings" key hex 00 00 00 00 value hex "${b[@]}" ||
+			return 1
+	fi
+	FLT_ABI=$((16#${b[8]}))
+}
+
+# flt_raw_probe POLICY KIND ADDR PORT: the probe in a child cgroup of the
+# policy's enforcement cgroup, put there without claude-bpf (which refuses
+# such an object); RC is its exit status, PAYLOAD what it sent.
+flt_raw_probe() {
+	local cg=$CGROUP_BASE/$1/flt-raw-$$
+	shift
+	new_payload
+	mkdir -p "$cg" || return 1
+	# shellcheck disable=SC2016
+	run bash -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cg" "$PROBE" "$@" "$PAYLOAD"
+	rmdir "$cg"
+}
+
+PIN_ROOT=/sys/fs/bpf/claude-bpf
+start_test "a pinned object of another version: load, status and unload refuse, naming it; enforcement stays"
+flt_exact_id=""
+if ensure_policy cbt_main && try_allowed cbt_main tcp 10.231.2.10 8080; then
+	flt_exact_id=$(bpftool -j map show pinned "$PIN_ROOT/exact_rules" | jq -r .id)
+	flt_abi && abi0=$FLT_ABI
+	if flt_abi 3 && rm "$PIN_ROOT/exact_rules"; then
+		msg=""
+		for cmd in "load --name cbt_flt_abi --no-refresh --none" "status" "unload cbt_main" \
+			"exec --policy cbt_main -- true"; do
+			# shellcheck disable=SC2086
+			run "$CBPF" $cmd
+			if ((RC != 1)) || [[ $ERR != *"another claude-bpf version"* ]]; then
+				msg+=" '$cmd' should exit 1 naming another claude-bpf version: $(ran);"
+			fi
+		done
+		if [[ -n $msg ]]; then
+			fail "$msg"
+		elif [[ -d $CGROUP_BASE/cbt_flt_abi ]]; then
+			fail "the refused load left its cgroup $CGROUP_BASE/cbt_flt_abi"
+		elif ! flt_raw_probe cbt_main tcp 10.231.2.10 8080 || ((RC != 0)); then
+			fail "the old programs should still allow tcp to 10.231.2.10:8080: $(ran)"
+		elif expect_received srv tcp 10.231.2.10 8080 "$PAYLOAD" &&
+			flt_raw_probe cbt_main tcp 10.231.2.11 8080; then
+			if ((RC != 1)); then
+				fail "the old programs should still deny tcp to 10.231.2.11:8080 (exit 1): $(ran)"
+			else
+				expect_nothing srv tcp 10.231.2.11 8080 "$PAYLOAD" && pass
+			fi
+		fi
+	else
+		fail "could not make the object look like another version's"
+	fi
+	# This version's object again, for the tests after this one.
+	[[ -e $PIN_ROOT/exact_rules ]] || bpftool map pin id "$flt_exact_id" "$PIN_ROOT/exact_rules"
+	flt_abi "$abi0" || fail "could not write ABI $abi0 back into the settings"
+fi
+
 # ---------------------------------------------------------------- two loads at once
 
 start_test "six loads of one policy at once: one policy, the rules of one file whole, nothing left over"

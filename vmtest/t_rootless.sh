@@ -10,6 +10,10 @@
 # The scripts for the container are single-quoted on purpose:
 # shellcheck disable=SC2016
 
+# pm_rootfs, the test image's root file system.
+# shellcheck source=../tests/integration/podman.sh
+. "$ROOT/tests/integration/podman.sh"
+
 RL_USER=dev
 RL_UID=""
 RL_POLICY=cbt_rl
@@ -46,26 +50,15 @@ rl_cleanup() {
 	RL_DIR=""
 }
 
-# rl_image: the busybox image with the probe, imported by dev.
+# rl_image: the busybox image with the probe (pm_rootfs), imported by dev.
 rl_image() {
-	local r=$RL_DIR/rootfs a bb
+	local bb
 
 	for bb in /bin/busybox /usr/bin/busybox; do
 		[[ -x $bb ]] && break
 	done
-	mkdir -p "$r"/{bin,etc,tmp,proc,sys,dev,root,usr/local/bin} || return 1
-	cp "$bb" "$r/bin/busybox" || return 1
-	for a in $("$r/bin/busybox" --list); do
-		[[ $a == busybox || -e $r/bin/$a ]] || ln -s busybox "$r/bin/$a" || return 1
-	done
-	rm -f "$r/bin/bash"
-	printf '#!/bin/sh\nexec /bin/sh "$@"\n' >"$r/bin/bash"
-	cp "$ROOT/$BUILD/tests/probe-static" "$r/usr/local/bin/probe" || return 1
-	chmod 755 "$r/bin/bash" "$r/usr/local/bin/probe"
-	chmod 1777 "$r/tmp"
-	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
-	printf 'root:x:0:\n' >"$r/etc/group"
-	tar --numeric-owner -C "$r" -c . | as_dev podman import -q - "$RL_IMAGE" >/dev/null
+	pm_rootfs "$RL_DIR/rootfs" "$bb" || return 1
+	tar --numeric-owner -C "$RL_DIR/rootfs" -c . | as_dev podman import -q - "$RL_IMAGE" >/dev/null
 }
 
 # rl_run ARGS...: claude-bpf run ARGS... as dev; sets RC, OUT, ERR.

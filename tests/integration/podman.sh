@@ -123,24 +123,35 @@ pm_write_network() {
 	EOF
 }
 
-# The image: busybox-static, /bin/bash a shell script, the static probe, a
-# fake claude, a root and a test user.
-pm_make_image() {
-	local r=$PM_DIR/rootfs a
+# pm_rootfs DIR BUSYBOX: a root file system for a test image in DIR: every
+# busybox applet, /bin/bash a shell script, the static probe, root in
+# passwd and group.
+pm_rootfs() {
+	local r=$1 a
 
-	mkdir -p "$r"/{bin,etc,tmp,proc,sys,dev,root,home/cbt,usr/local/bin} || return 1
-	cp "$PM_BUSYBOX" "$r/bin/busybox" || return 1
+	mkdir -p "$r"/{bin,etc,tmp,proc,sys,dev,root,usr/local/bin} || return 1
+	cp "$2" "$r/bin/busybox" || return 1
 	for a in $("$r/bin/busybox" --list); do
 		[[ $a == busybox || -e $r/bin/$a ]] || ln -s busybox "$r/bin/$a" || return 1
 	done
 	rm -f "$r/bin/bash"
 	printf '#!/bin/sh\nexec /bin/sh "$@"\n' >"$r/bin/bash"
-	printf '#!/bin/sh\nfor a in "$@"; do printf "%%s\\n" "$a"; done\n' >"$r/usr/local/bin/claude"
 	cp "$PROBE_STATIC" "$r/usr/local/bin/probe" || return 1
-	chmod 755 "$r/bin/bash" "$r/usr/local/bin/claude" "$r/usr/local/bin/probe"
+	chmod 755 "$r/bin/bash" "$r/usr/local/bin/probe"
 	chmod 1777 "$r/tmp"
-	printf 'root:x:0:0:root:/root:/bin/sh\ncbt:x:1000:1000:cbt:/home/cbt:/bin/sh\n' >"$r/etc/passwd"
-	printf 'root:x:0:\ncbt:x:1000:\n' >"$r/etc/group"
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
+	printf 'root:x:0:\n' >"$r/etc/group"
+}
+
+# The image: pm_rootfs, a fake claude, a test user.
+pm_make_image() {
+	local r=$PM_DIR/rootfs
+
+	pm_rootfs "$r" "$PM_BUSYBOX" && mkdir -p "$r/home/cbt" || return 1
+	printf '#!/bin/sh\nfor a in "$@"; do printf "%%s\\n" "$a"; done\n' >"$r/usr/local/bin/claude"
+	chmod 755 "$r/usr/local/bin/claude"
+	printf 'cbt:x:1000:1000:cbt:/home/cbt:/bin/sh\n' >>"$r/etc/passwd"
+	printf 'cbt:x:1000:\n' >>"$r/etc/group"
 	tar --numeric-owner -C "$r" -c . | podman import -q - "$PM_IMAGE" >/dev/null
 }
 

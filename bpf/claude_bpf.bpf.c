@@ -22,7 +22,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader from what the running kernel offers (probed). */
 const volatile bool has_task_helpers = false;   /* pid and comm in sock hooks */
 const volatile bool has_skb_netns_cookie = false;
-const volatile bool has_sk_storage = false;     /* per-socket verdicts */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -51,12 +50,12 @@ struct {
 } rules SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct cbpf_sk_verdict);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CBPF_DECISION_SLOTS);
+	__type(key, __u32);
+	__type(value, struct cbpf_decision);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sk_verdicts SEC(".maps");
+} decisions SEC(".maps");
 
 /* Read by user space only; here so it is pinned with BTF like the rest. */
 struct {
@@ -312,7 +311,7 @@ static __always_inline __u64 current_gen(void)
 }
 
 /*
- * Why a kept verdict or a policy hint never outlives what allowed it.
+ * Why a kept decision or a policy hint never outlives what allowed it.
  *
  * Both are stamped with the generation read at the start of the hook run
  * that decided them, before any policy or rule was looked up. The loader
@@ -322,57 +321,78 @@ static __always_inline __u64 current_gen(void)
  * change before G's increment; a change it may have missed is followed by
  * an increment past G, after which nothing stamped G is used. Until that
  * increment the change is not complete: the loader has not returned. A
- * rule's expiry needs no loader: the verdict keeps the rule's expiry time
+ * rule's expiry needs no loader: the decision keeps the rule's expiry time
  * and checks it against the clock. The generation is incremented through
  * the mmapped settings map with an atomic add (loaders may run at once)
  * and read here with one 64-bit load, so it is never torn. Reads are not
  * fenced: this relies on the loads of a program run not being reordered,
  * which x86 guarantees.
+ *
+ * A kept decision is found by the cgroup and the destination alone. The
+ * one other input to the decision, the network namespace, matters only
+ * for loopback: allowed in any namespace but the host's, and in the host's
+ * only by a rule for the exact address, which allows it in any namespace.
  */
 
-/* Is the socket's kept verdict for exactly this destination, and current?
- * A verdict being written (odd or changed `seq`) is not used. */
-static __always_inline bool kept_allow(struct cbpf_sk_verdict *v,
+/* The slot of "decisions" for this destination from this cgroup: a
+ * multiplicative hash of them. */
+static __always_inline struct cbpf_decision *decision_slot(const struct cbpf_dest *d)
+{
+	const __u64 k = 0x9e3779b97f4a7c15ULL;
+	__u64 a0 = *(const __u64 *)&d->addr[0], a1 = *(const __u64 *)&d->addr[8];
+	__u32 slot = ((d->cgroup_id * k ^ a0 ^ a1 ^ ((__u64)d->port << 8 | d->proto)) * k)
+		     >> (64 - CBPF_DECISION_BITS);
+
+	return bpf_map_lookup_elem(&decisions, &slot);
+}
+
+/* Is the slot's decision an allow for exactly this destination from this
+ * cgroup, and current? One being written (odd or changed `seq`) is not
+ * used. */
+static __always_inline bool kept_allow(struct cbpf_decision *c,
 				       const struct cbpf_dest *d, __u64 gen)
 {
-	volatile struct cbpf_sk_verdict *vv = v;
-	__u64 expires;
-	__u32 seq;
+	volatile struct cbpf_decision *vc = c;
+	__u64 expires, seq;
 	bool same;
 
-	if (!v || !gen)
+	if (!c || !gen || !d->cgroup_id)
 		return false;
-	seq = vv->seq;
+	seq = vc->seq;
 	if (seq & 1)
 		return false;
-	same = vv->gen == gen &&
-	       *(volatile __u64 *)&v->addr[0] == *(const __u64 *)&d->addr[0] &&
-	       *(volatile __u64 *)&v->addr[8] == *(const __u64 *)&d->addr[8] &&
-	       vv->port == d->port && vv->proto == d->proto;
-	expires = vv->expires_ns;
-	if (!same || vv->seq != seq)
+	same = vc->gen == gen && vc->cgroup_id == d->cgroup_id &&
+	       *(volatile __u64 *)&c->addr[0] == *(const __u64 *)&d->addr[0] &&
+	       *(volatile __u64 *)&c->addr[8] == *(const __u64 *)&d->addr[8] &&
+	       vc->port == d->port && vc->proto == d->proto;
+	expires = vc->expires_ns;
+	if (!same || vc->seq != seq)
 		return false;
 	return !expires || expires > bpf_ktime_get_boot_ns();
 }
 
-static __always_inline void keep_allow(struct cbpf_sk_verdict *v,
+/* Keeps an allow decision in its slot, unless a program this one
+ * interrupted or preempted is writing the slot (it is left to that one). */
+static __always_inline void keep_allow(struct cbpf_decision *c,
 				       const struct cbpf_dest *d, __u64 gen,
 				       __u64 until)
 {
-	volatile struct cbpf_sk_verdict *vv = v;
+	volatile struct cbpf_decision *vc = c;
+	__u64 seq;
 
-	if (!v || !gen || !until)
+	if (!c || !gen || !until || !d->cgroup_id)
 		return;
-	bpf_spin_lock(&v->lock);
-	vv->seq++;
-	vv->gen = gen;
-	vv->expires_ns = until == ~0ULL ? 0 : until;
-	*(volatile __u64 *)&v->addr[0] = *(const __u64 *)&d->addr[0];
-	*(volatile __u64 *)&v->addr[8] = *(const __u64 *)&d->addr[8];
-	vv->port = d->port;
-	vv->proto = d->proto;
-	vv->seq++;
-	bpf_spin_unlock(&v->lock);
+	seq = vc->seq;
+	if ((seq & 1) || __sync_val_compare_and_swap(&c->seq, seq, seq + 1) != seq)
+		return;
+	vc->gen = gen;
+	vc->cgroup_id = d->cgroup_id;
+	vc->expires_ns = until == ~0ULL ? 0 : until;
+	*(volatile __u64 *)&c->addr[0] = *(const __u64 *)&d->addr[0];
+	*(volatile __u64 *)&c->addr[8] = *(const __u64 *)&d->addr[8];
+	vc->port = d->port;
+	vc->proto = d->proto;
+	vc->seq = seq + 2;
 }
 
 /* The policy of the socket's cgroup ancestor at `level`: of the packet's
@@ -430,10 +450,10 @@ static __always_inline bool in_host_netns(__u64 cookie)
 }
 
 static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
-					  bool v6, bool sendmsg)
+					  bool v6)
 {
 	struct cbpf_dest d = { .hook = hook, .task_known = true };
-	struct cbpf_sk_verdict *v = NULL;
+	struct cbpf_decision *c;
 	struct cbpf_found f = {};
 	__u64 until = 0, gen = current_gen();
 	int verdict;
@@ -447,61 +467,53 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 	}
 	d.port = (__u16)ctx->user_port;
 	d.proto = ctx->protocol;
-	/* Datagram sends come again, so they keep their verdict. A connect
-	 * happens once per socket: making storage for it (an allocation)
-	 * would cost more than it saves; egress makes it once data flows. */
-	if (has_sk_storage && sendmsg) {
-		v = bpf_sk_storage_get(&sk_verdicts, ctx->sk, 0,
-				       BPF_SK_STORAGE_GET_F_CREATE);
-		if (kept_allow(v, &d, gen))
-			return VERDICT_ALLOW;
-	}
 	d.cgroup_id = bpf_get_current_cgroup_id();
+	c = decision_slot(&d);
+	if (kept_allow(c, &d, gen))
+		return VERDICT_ALLOW;
 	/* Only loopback depends on the namespace. */
 	d.host_netns = is_loopback(d.addr) && in_host_netns(bpf_get_netns_cookie(ctx));
 	find_policy(NULL, false, d.cgroup_id, gen, &f);
 	verdict = cbpf_decide(&d, &f, &until);
 	if (verdict == VERDICT_ALLOW)
-		keep_allow(v, &d, gen, until);
+		keep_allow(c, &d, gen, until);
 	return verdict;
 }
 
 SEC("cgroup/connect4")
 int cbpf_connect4(struct bpf_sock_addr *ctx)
 {
-	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT4, false, false);
+	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT4, false);
 }
 
 SEC("cgroup/connect6")
 int cbpf_connect6(struct bpf_sock_addr *ctx)
 {
-	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT6, true, false);
+	return sock_addr_hook(ctx, CBPF_HOOK_CONNECT6, true);
 }
 
 SEC("cgroup/sendmsg4")
 int cbpf_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG4, false, true);
+	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG4, false);
 }
 
 SEC("cgroup/sendmsg6")
 int cbpf_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG6, true, true);
+	return sock_addr_hook(ctx, CBPF_HOOK_SENDMSG6, true);
 }
 
-/* Reads the destination of an outgoing IP packet, and whether it carries
- * data (a bare TCP SYN, ACK or FIN does not). Returns false when the
+/* Reads the destination of an outgoing IP packet. Returns false when the
  * headers cannot be read, which denies. Non-first IPv4 fragments and IPv6
  * packets with extension headers carry no ports here: only rules for every
  * port of their protocol (or every protocol) can allow them. */
 static __always_inline bool parse_packet(struct __sk_buff *skb,
-					 struct cbpf_dest *d, bool *data)
+					 struct cbpf_dest *d)
 {
-	__u16 th[7];        /* TCP header up to the data offset, or UDP ports */
+	__u16 ports[2];     /* of TCP or UDP: source, destination */
 	__u32 l4;
 
-	*data = true;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 
@@ -523,17 +535,11 @@ static __always_inline bool parse_packet(struct __sk_buff *skb,
 	} else {
 		return false;
 	}
-	if (d->proto == CBPF_PROTO_TCP) {
-		if (bpf_skb_load_bytes(skb, l4, th, sizeof(th)))
-			return false;
-		*data = skb->len > l4 + (((__u8 *)th)[12] >> 4) * 4;
-	} else if (d->proto == CBPF_PROTO_UDP) {
-		if (bpf_skb_load_bytes(skb, l4, th, 4))
-			return false;
-	} else {
+	if (d->proto != CBPF_PROTO_TCP && d->proto != CBPF_PROTO_UDP)
 		return true;
-	}
-	d->port = th[1];
+	if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports)))
+		return false;
+	d->port = ports[1];
 	return true;
 }
 
@@ -543,25 +549,19 @@ SEC("cgroup_skb/egress")
 int cbpf_egress(struct __sk_buff *skb)
 {
 	struct cbpf_dest d = { .hook = CBPF_HOOK_EGRESS };
-	struct cbpf_sk_verdict *v = NULL;
+	struct cbpf_decision *c = NULL;
 	struct cbpf_found f = {};
-	struct bpf_sock *sk;
 	__u64 until = 0, gen = current_gen();
-	bool data;
 	int verdict;
 
-	bool parsed = parse_packet(skb, &d, &data);
+	bool parsed = parse_packet(skb, &d);
 
-	/* Storage only for sockets that send data: the handshake and close
-	 * of a short connection are decided without it. */
-	if (parsed && has_sk_storage && (sk = skb->sk) &&
-	    (sk = bpf_sk_fullsock(sk))) {
-		v = bpf_sk_storage_get(&sk_verdicts, sk, 0,
-				       data ? BPF_SK_STORAGE_GET_F_CREATE : 0);
-		if (kept_allow(v, &d, gen))
+	d.cgroup_id = bpf_skb_cgroup_id(skb);
+	if (parsed) {
+		c = decision_slot(&d);
+		if (kept_allow(c, &d, gen))
 			return VERDICT_ALLOW;
 	}
-	d.cgroup_id = bpf_skb_cgroup_id(skb);
 	find_policy(skb, true, d.cgroup_id, gen, &f);
 	if (!parsed) {
 		if (!f.policy)
@@ -574,7 +574,7 @@ int cbpf_egress(struct __sk_buff *skb)
 		       in_host_netns(bpf_get_netns_cookie(skb));
 	verdict = cbpf_decide(&d, &f, &until);
 	if (verdict == VERDICT_ALLOW)
-		keep_allow(v, &d, gen, until);
+		keep_allow(c, &d, gen, until);
 	return verdict;
 }
 

@@ -148,17 +148,23 @@ struct cbpf_host {
 	char name[CBPF_HOST_MAX];
 };
 
-/* Socket storage "sk_verdicts": the last destination each socket was
- * allowed to reach, so a stream of packets or datagrams to it costs one
- * lookup instead of a walk of the rules. Valid only while `gen` is the
- * generation in "settings" (every change to the policies or rules starts a
- * new one) and the rule that allowed it has not expired; deny verdicts are
- * never kept. Readers take no lock: writers hold `lock` and keep `seq` odd
- * while they write, and a reader uses a verdict only if it saw the same
- * even `seq` before and after reading it. */
-struct cbpf_sk_verdict {
-	struct bpf_spin_lock lock;  /* writers only */
-	__u32 seq;
+/* Per-CPU array "decisions": recent allow decisions, so the connect, the
+ * packets and the datagrams that follow to the same destination from the
+ * same cgroup cost one slot read instead of finding the policy and its
+ * rule. A destination has one slot per CPU (a hash of it and the
+ * cgroup), and a newer decision for another destination takes it over. A
+ * decision is used only while `gen` is the generation in "settings" (every
+ * change to the policies or rules starts a new one) and the rule that
+ * allowed it has not expired; deny decisions are never kept.
+ *
+ * Only programs on the slot's CPU touch it, but one can be interrupted or
+ * preempted by another, so the slot is a sequence lock: a writer takes it
+ * by turning an even `seq` odd with compare-and-swap (or leaves the slot
+ * alone) and makes it even again when done; a reader uses a decision only
+ * if it saw the same even `seq` before and after reading it. */
+struct cbpf_decision {
+	__u64 seq;                  /* 64 bits: BPF's compare-and-swap */
+	__u64 cgroup_id;            /* the socket's (or task's) cgroup */
 	__u64 gen;                  /* settings generation it was decided in */
 	__u64 expires_ns;           /* of the rule that allowed it; 0: never */
 	__u8  addr[16];
@@ -166,7 +172,10 @@ struct cbpf_sk_verdict {
 	__u8  proto;
 	__u8  pad[5];
 };
-_Static_assert(sizeof(struct cbpf_sk_verdict) == 48, "cbpf_sk_verdict layout");
+_Static_assert(sizeof(struct cbpf_decision) == 56, "cbpf_decision layout");
+
+#define CBPF_DECISION_BITS  8
+#define CBPF_DECISION_SLOTS (1U << CBPF_DECISION_BITS)   /* per CPU */
 
 /* LRU hash "policy_hints": a socket's cgroup id -> where its policy is,
  * one 64-bit word (read whole, so never torn):
@@ -197,7 +206,7 @@ struct cbpf_config {
 	                             * so a new one has no leftover rules */
 	/* Generation: 1 at creation, incremented atomically (through the
 	 * mmapped map) after every change to "policies" or "rules". A policy
-	 * hint or kept verdict from an older generation is not used. */
+	 * hint or kept decision from an older generation is not used. */
 	__u64 gen;
 	/* The rule sets a load or unload is writing or deleting (0: none),
 	 * cleared when it is done: what one that died left, for the next. */
@@ -207,7 +216,7 @@ _Static_assert(sizeof(struct cbpf_config) == 32, "cbpf_config layout");
 
 /* Bumped whenever a map layout above changes: a pinned object of another
  * version is refused rather than misread. */
-#define CBPF_ABI_VERSION 4
+#define CBPF_ABI_VERSION 5
 
 /* Ring buffer "events": one record per denial, rate-limited per CPU. */
 struct cbpf_event {

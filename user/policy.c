@@ -291,7 +291,7 @@ static int finish_interrupted(struct cbpf_store *s)
 	if (!s->settings->dirty[0] && !s->settings->dirty[1])
 		return 0;
 	/* It may have died between switching a policy and moving the
-	 * generation on: kept verdicts of the old rules go now. */
+	 * generation on: kept decisions of the old rules go now. */
 	cbpf_store_changed(s);
 	n = live_ids(s, ids);
 	for (int i = 0; i < 2; i++) {
@@ -705,7 +705,7 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 out:
 	free(keys);
 	free(vals);
-	/* A rewritten entry may expire sooner than a kept verdict says. */
+	/* A rewritten entry may expire sooner than a kept decision says. */
 	if (writes)
 		cbpf_store_changed(s);
 	return err ? err : writes;

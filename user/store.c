@@ -36,7 +36,7 @@ static const struct {
 
 static const char *const map_names[] = {
 	"policies", "rules", "exact_rules", "hostnames", "deny_counters", "settings",
-	"events", "event_limit", "sk_verdicts", "policy_hints",
+	"events", "event_limit", "decisions", "policy_hints",
 };
 
 const char *cbpf_hook_name(int hook)
@@ -48,7 +48,7 @@ static int *map_fd_slot(struct cbpf_store *s, size_t i)
 {
 	int *slots[] = { &s->policies_fd, &s->rules_fd, &s->exact_fd, &s->hostnames_fd,
 			 &s->counters_fd, &s->settings_fd, &s->events_fd,
-			 &s->event_limit_fd, &s->sk_verdicts_fd, &s->policy_hints_fd };
+			 &s->event_limit_fd, &s->decisions_fd, &s->policy_hints_fd };
 	return slots[i];
 }
 
@@ -183,9 +183,6 @@ static int load_and_pin(struct cbpf_store *s, const char **what)
 		helper_ok(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_comm);
 	skel->rodata->has_skb_netns_cookie =
 		helper_ok(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_get_netns_cookie);
-	skel->rodata->has_sk_storage =
-		helper_ok(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_sk_storage_get) &&
-		helper_ok(BPF_PROG_TYPE_CGROUP_SKB, BPF_FUNC_sk_storage_get);
 
 	*what = "load the BPF programs (-v shows the verifier log)";
 	err = claude_bpf__load(skel);

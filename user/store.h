@@ -16,7 +16,7 @@
 
 struct cbpf_store {
 	int policies_fd, rules_fd, exact_fd, hostnames_fd, counters_fd, settings_fd;
-	int events_fd, event_limit_fd, sk_verdicts_fd, policy_hints_fd;
+	int events_fd, event_limit_fd, decisions_fd, policy_hints_fd;
 	int prog_fd[CBPF_HOOK__COUNT];
 	struct cbpf_config *settings;   /* the settings map, mmapped */
 };

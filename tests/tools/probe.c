@@ -83,6 +83,7 @@ static void __attribute__((noreturn)) usage(void)
 		"       probe listen tcp|udp ADDR PORT LOGFILE\n"
 		"       probe matrix [--port N] [--other ADDR PORT] [--no-loopback] TARGET...\n"
 		"       probe pass-socket ADDR PORT PAYLOAD\n"
+		"       probe stream tcp|udp-sendto|udp-connect ADDR PORT PAYLOAD GOFILE\n"
 		"       probe bpf\n"
 		"exit: 0 ok, 1 denied (EPERM/EACCES), 2 other failure, 3 timeout\n");
 	exit(EXIT_OTHER);
@@ -591,6 +592,62 @@ static int cmd_listen(const char *proto, const char *addr, const char *port,
 	return EXIT_OTHER;
 }
 
+/* One socket, two sends: "PAYLOAD-before" at once, then "PAYLOAD-after"
+ * once GOFILE exists (10 s at most), so a test can change the policy
+ * between them (it prints "sent before" when it waits): what a policy
+ * change does to traffic on an open socket.
+ * TCP sends each as a line of one connection, which the listener logs as
+ * one line when the connection ends; UDP sends three datagrams each. */
+static int cmd_stream(const char *kind, const char *addr, const char *port,
+		      const char *payload, const char *gofile)
+{
+	bool tcp = !strcmp(kind, "tcp"), connected = strcmp(kind, "udp-sendto");
+	char buf[512];
+	struct target t;
+	int fd;
+	int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
+
+	if (!tcp && connected && strcmp(kind, "udp-connect"))
+		usage();
+	parse_target(addr, port, &t);
+	fd = open_socket(t.family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK, 0);
+	if (connected && connect(fd, (struct sockaddr *)&t.ss, t.len) < 0) {
+		if (errno != EINPROGRESS)
+			die_errno("connect", errno);
+		finish_connect(fd, deadline);
+	}
+	for (int phase = 0; phase < 2; phase++) {
+		int n = snprintf(buf, sizeof(buf), "%s-%s%s", payload,
+				 phase ? "after" : "before", tcp ? "\n" : "");
+
+		if (phase) {
+			printf("sent before\n");
+			fflush(stdout);
+			for (int i = 0; access(gofile, F_OK); i++) {
+				if (i == 1000)
+					die_timeout("waiting for GOFILE");
+				usleep(10000);
+			}
+		}
+		if (tcp) {
+			send_all(fd, buf, (size_t)n, now_ms() + CONNECT_TIMEOUT_MS);
+			continue;
+		}
+		for (int i = 0; i < 3; i++) {
+			ssize_t r = connected ? send(fd, buf, (size_t)n, 0)
+					      : sendto(fd, buf, (size_t)n, 0,
+						       (struct sockaddr *)&t.ss, t.len);
+			if (r < 0)
+				die_errno(phase ? "send after GOFILE" : "send", errno);
+		}
+	}
+	if (tcp)
+		finish_tcp(fd, now_ms() + (SERVER_READ_TIMEOUT_S + 2) * 1000);
+	fprintf(stderr, "%s: sent both\n", prog_what);
+	close(fd);
+	return EXIT_OK;
+}
+
 /* The leak matrix of `claude-bpf selftest` (user/leak.c), tried from
  * where the probe runs (a container): no deny counters there, so EPERM
  * counts as blocked and the test's listeners are the witness. Prints the
@@ -732,6 +789,8 @@ int main(int argc, char **argv)
 		return cmd_matrix(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pass-socket") && argc == 5)
 		return cmd_pass_socket(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "stream") && argc == 7)
+		return cmd_stream(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	if (!strcmp(cmd, "bpf") && argc == 2)
 		return cmd_bpf();
 	if (!strcmp(cmd, "listen") && argc == 6)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,8 +46,8 @@ static void __attribute__((noreturn)) die(const char *what, int err)
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
-		"usage: netbench serve-connect ADDR PORT\n"
-		"       netbench connect ADDR PORT SECONDS [MAX [WARMUP]]\n"
+		"usage: netbench serve-connect ADDR PORT [PORTS]\n"
+		"       netbench connect ADDR PORT SECONDS [MAX [WARMUP [PORTS]]]\n"
 		"       netbench probe ADDR PORT\n"
 		"       netbench tcp-sink ADDR PORT\n"
 		"       netbench tcp-source ADDR PORT SECONDS\n"
@@ -143,20 +144,54 @@ static bool wait_readable(int fd, int ms)
 	return r > 0;
 }
 
-/* The far end of the connect benchmark: accept and close at once, so the
- * client's round trip is connect, accept, close. */
-static int serve_connect(const struct addr *a)
+/* The destination's port number. */
+static void set_port(struct addr *a, uint16_t port)
 {
-	int lfd = listen_on(a, SOCK_STREAM);
+	if (a->family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
+}
 
+static uint16_t get_port(const struct addr *a)
+{
+	return ntohs(a->family == AF_INET ? ((const struct sockaddr_in *)&a->ss)->sin_port
+					  : ((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+/* The far end of the connect benchmark, on `ports` ports from the address's
+ * own: accept and close at once, so the client's round trip is connect,
+ * accept, close. */
+static int serve_connect(struct addr *a, unsigned ports)
+{
+	uint16_t first = get_port(a);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		die("epoll_create1", errno);
+	for (unsigned i = 0; i < ports; i++) {
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		set_port(a, (uint16_t)(first + i));
+		ev.data.fd = listen_on(a, SOCK_STREAM);
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev))
+			die("epoll_ctl", errno);
+	}
 	ready();
 	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		struct epoll_event evs[64];
+		int n = epoll_wait(ep, evs, 64, -1);
 
-		if (fd >= 0)
-			close(fd);
-		else if (errno != EINTR && errno != ECONNABORTED && errno != EMFILE)
-			die("accept", errno);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait", errno);
+		for (int i = 0; i < n; i++) {
+			int fd = accept4(evs[i].data.fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (fd >= 0)
+				close(fd);
+			else if (errno != EINTR && errno != ECONNABORTED && errno != EMFILE)
+				die("accept", errno);
+		}
 	}
 }
 
@@ -192,9 +227,12 @@ static uint64_t quantile(const uint64_t *v, size_t n, double q)
 	return v[i < n ? i : n - 1];
 }
 
-static int bench_connect(const struct addr *a, double seconds, size_t max,
-			 size_t warmup)
+/* Connections one after the other to `ports` ports from the address's
+ * own, in turn. */
+static int bench_connect(struct addr *a, double seconds, size_t max,
+			 size_t warmup, unsigned ports)
 {
+	uint16_t first = get_port(a);
 	uint64_t *lat = malloc(max * sizeof(*lat));
 	uint64_t start, end, deadline;
 	size_t n = 0;
@@ -204,8 +242,10 @@ static int bench_connect(const struct addr *a, double seconds, size_t max,
 	/* Warm-up: caches, conntrack, the listener's first accepts; at most a
 	 * fifth of the time. */
 	deadline = now_ns() + (uint64_t)(seconds * 0.2 * NS_PER_S);
-	for (size_t i = 0; i < warmup && now_ns() < deadline; i++)
+	for (size_t i = 0; i < warmup && now_ns() < deadline; i++) {
+		set_port(a, (uint16_t)(first + i % ports));
 		one_connection(a);
+	}
 
 	start = now_ns();
 	deadline = start + (uint64_t)(seconds * NS_PER_S);
@@ -213,6 +253,7 @@ static int bench_connect(const struct addr *a, double seconds, size_t max,
 	while (n < max && end < deadline) {
 		uint64_t t0 = end;
 
+		set_port(a, (uint16_t)(first + n % ports));
 		one_connection(a);
 		end = now_ns();
 		lat[n++] = end - t0;
@@ -502,12 +543,13 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	parse_addr(argv[2], argv[3], &a);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!strcmp(cmd, "serve-connect") && argc == 4)
-		return serve_connect(&a);
-	if (!strcmp(cmd, "connect") && argc >= 5 && argc <= 7)
+	if (!strcmp(cmd, "serve-connect") && (argc == 4 || argc == 5))
+		return serve_connect(&a, argc > 4 ? (unsigned)parse_num(argv[4], 65535) : 1);
+	if (!strcmp(cmd, "connect") && argc >= 5 && argc <= 8)
 		return bench_connect(&a, parse_num(argv[4], 3600),
 				     argc > 5 ? (size_t)parse_num(argv[5], 1e8) : 10000000,
-				     argc > 6 ? (size_t)parse_num(argv[6], 1e8) : 200);
+				     argc > 6 ? (size_t)parse_num(argv[6], 1e8) : 200,
+				     argc > 7 ? (unsigned)parse_num(argv[7], 65535) : 1);
 	if (!strcmp(cmd, "probe") && argc == 4)
 		return probe(&a);
 	if (!strcmp(cmd, "tcp-sink") && argc == 4)

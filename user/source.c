@@ -78,6 +78,7 @@ size_t cbpf_host_resolvers(uint8_t (*out)[16], size_t max)
 int cbpf_source_open(struct cbpf_source *s, const char *path,
 		     struct cbpf_errors *errs)
 {
+	size_t max = 0;
 	char *text;
 	int err;
 
@@ -99,10 +100,13 @@ int cbpf_source_open(struct cbpf_source *s, const char *path,
 	if (s->conf.ndns == 0)
 		s->nservers = cbpf_host_resolvers(s->servers, CBPF_MAX_RESOLVERS);
 
-	s->hosts = calloc(s->conf.n + 1, sizeof(*s->hosts));
-	s->lines = calloc(s->conf.n + 1, sizeof(*s->lines));
-	s->res = calloc(s->conf.n + 1, sizeof(*s->res));
-	s->resolved_ns = calloc(s->conf.n + 1, sizeof(*s->resolved_ns));
+	/* As many as there are hostname lines (at most), not lines. */
+	for (size_t i = 0; i < s->conf.n; i++)
+		max += s->conf.entries[i].is_host;
+	s->hosts = calloc(max + 1, sizeof(*s->hosts));
+	s->lines = calloc(max + 1, sizeof(*s->lines));
+	s->res = calloc(max + 1, sizeof(*s->res));
+	s->resolved_ns = calloc(max + 1, sizeof(*s->resolved_ns));
 	if (!s->hosts || !s->lines || !s->res || !s->resolved_ns)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->conf.n; i++) {

@@ -642,7 +642,7 @@ static int cmd_stream(const char *kind, const char *addr, const char *port,
 		}
 	}
 	if (tcp)
-		finish_tcp(fd, now_ms() + (SERVER_READ_TIMEOUT_S + 2) * 1000);
+		finish_tcp(fd, now_ms() + (int64_t)(SERVER_READ_TIMEOUT_S + 2) * 1000);
 	fprintf(stderr, "%s: sent both\n", prog_what);
 	close(fd);
 	return EXIT_OK;

@@ -408,7 +408,7 @@ start_listeners() {
 		"udp 10.231.2.10 8080" "udp 10.231.2.11 8080" "udp 10.231.2.11 53" \
 		"tcp fd42:231:2::10 8080" "tcp fd42:231:2::10 8081" "tcp fd42:231:2::11 8080" \
 		"udp fd42:231:2::10 8080" "udp fd42:231:2::11 8080" \
-		"tcp 10.231.2.20 8080" "tcp fd42:231:2::20 8080" \
+		"tcp 10.231.2.20 8080" "udp 10.231.2.20 8080" "tcp fd42:231:2::20 8080" \
 		"tcp 10.231.3.5 8080" "tcp 10.231.3.130 8080" \
 		"tcp fd42:231:3::5 8080" "tcp fd42:231:3::85 8080"; do
 		# shellcheck disable=SC2086
@@ -555,6 +555,47 @@ expect_nothing() {
 		fail "the listener $key received '$5' although it was denied"
 		return 1
 	fi
+}
+
+# stream POLICY KIND ADDR PORT: a sandboxed `probe stream KIND` in the
+# background (STREAM_PID), back once its first send is out; stream_end lets
+# it make the second. On CPU 0: the programs keep allow decisions per CPU,
+# and the second send must find the first one's.
+stream() {
+	local i
+
+	# Gone before the probe starts: its output is written by the child,
+	# so an old file could be read before the new one replaces it.
+	rm -f "$T/run/go" "$T/run/stream.out"
+	new_payload
+	"$CBPF" exec --policy "$1" -- taskset -c 0 "$PROBE" stream "$2" "$3" "$4" \
+		"$PAYLOAD" "$T/run/go" >"$T/run/stream.out" 2>&1 {LOCK_FD}>&- &
+	STREAM_PID=$!
+	for ((i = 0; i < 500; i++)); do
+		grep -qsx "sent before" "$T/run/stream.out" && return 0
+		proc_alive "$STREAM_PID" || break
+		sleep 0.01
+	done
+	fail "probe stream $2 to $3 port $4 did not make its first send: $(cat "$T/run/stream.out" 2>&1)"
+	return 1
+}
+
+# stream_end: the stream's second send; STREAM_RC is its exit.
+stream_end() {
+	touch "$T/run/go"
+	wait "$STREAM_PID"
+	STREAM_RC=$?
+}
+
+# stream_tcp_logged ADDR PORT LINE: srv's TCP listener logged LINE. It logs
+# a connection's data as one line when the connection ends: at once after
+# the client's FIN, or at its read timeout (5 s) when that was dropped.
+stream_tcp_logged() {
+	local log=${LISTENER_LOG["srv tcp $1 $2"]}
+
+	wait_for_line "$log" "$3" || { sleep 6; grep -qxF -- "$3" "$log"; } && return 0
+	fail "the listener tcp $1 $2 should have logged '$3' (probe: exit $STREAM_RC, $(<"$T/run/stream.out")); its lines of this stream: $(grep -F -- "$PAYLOAD" "$log" | tr '\n' '|')"
+	return 1
 }
 
 # ---------------------------------------------------------------- processes

@@ -101,56 +101,23 @@ fi
 # the first are not decided again: these tests make the first send, change
 # the policy (or not), then send again from the same socket and cgroup.
 
-# stream KIND: a sandboxed `probe stream KIND` to 10.231.2.10:8080 in
-# cbt_open, in the background (STREAM_PID), back once its first send is out.
-# On one CPU: decisions are kept per CPU, and the second send must find the
-# first one's.
-stream() {
-	local i
-
-	rm -f "$T/run/go"
-	new_payload
-	"$CBPF" exec --policy cbt_open -- taskset -c 0 "$PROBE" stream "$1" 10.231.2.10 8080 \
-		"$PAYLOAD" "$T/run/go" >"$T/run/stream.out" 2>&1 {LOCK_FD}>&- &
-	STREAM_PID=$!
-	for ((i = 0; i < 500; i++)); do
-		grep -qx "sent before" "$T/run/stream.out" && return 0
-		proc_alive "$STREAM_PID" || break
-		sleep 0.01
-	done
-	fail "probe stream $1 did not make its first send: $(<"$T/run/stream.out")"
-	return 1
-}
-
-# stream_end: lets the stream make its second send; STREAM_RC its exit.
-stream_end() {
-	touch "$T/run/go"
-	wait "$STREAM_PID"
-	STREAM_RC=$?
-}
-
 # open_reload KIND REVOKE: a stream in cbt_open, allowed by reload-a.conf;
 # with REVOKE, reload-b.conf (without 10.231.2.10) is loaded between the
 # two sends, which must then be denied; without, the second send arrives.
 open_reload() {
-	local kind=$1 revoke=$2 log want
+	local kind=$1 revoke=$2 want
 
-	load_policy cbt_open "$T/conf/reload-a.conf" && stream "$kind" || return 1
+	load_policy cbt_open "$T/conf/reload-a.conf" &&
+		stream cbt_open "$kind" 10.231.2.10 8080 || return 1
 	if ((revoke)); then
 		load_policy cbt_open "$T/conf/reload-b.conf" || { stream_end; return 1; }
 	fi
 	stream_end
 	if [[ $kind == tcp ]]; then
-		# The listener logs a connection's data as one line when it ends
-		# (the server's read timeout, when the client's FIN is dropped).
 		want="$PAYLOAD-before"
 		((revoke)) || want+=" $PAYLOAD-after"
-		log=${LISTENER_LOG["srv tcp 10.231.2.10 8080"]}
-		if ! wait_for_line "$log" "$want" && ! { sleep 6; grep -qxF -- "$want" "$log"; }; then
-			fail "the listener should have logged '$want' (probe: exit $STREAM_RC, $(<"$T/run/stream.out")); its log: $(grep -F -- "$PAYLOAD" "$log" | tr '\n' '|')"
-			return 1
-		fi
-		return 0
+		stream_tcp_logged 10.231.2.10 8080 "$want"
+		return
 	fi
 	expect_received srv udp 10.231.2.10 8080 "$PAYLOAD-before" || return 1
 	if ((revoke)); then

@@ -561,7 +561,7 @@ fi
 
 # ---------------------------------------------------------------- SIGKILL
 
-start_test "SIGKILL to the refresher: enforcement stays, the resolved address expires on time, the static rule stays"
+start_test "SIGKILL to the refresher: enforcement stays, the resolved address expires on time (on an open socket too), the static rule stays"
 if $rf_ready && [[ -n $RF_DNS_PID ]]; then
 	rf_load cbt_rf_kill "$RF_DIR/kill.conf"
 	if ((RC != 0)); then
@@ -591,6 +591,11 @@ if $rf_ready && [[ -n $RF_DNS_PID ]]; then
 				elif ((exp - t0 > RF_LIFE_MS + 500)); then
 					fail "10.231.2.20 expires $((exp - t0)) ms after the kill; at most $RF_LIFE_MS ms"
 				else
+					# A connected UDP socket sends before the expiry
+					# and again after it: the programs' kept decision
+					# for it must expire with the rule.
+					stream cbt_rf_kill udp-connect 10.231.2.20 8080 && sp=$PAYLOAD &&
+						expect_received srv udp 10.231.2.20 8080 "$sp-before"
 					rf_try cbt_rf_kill 10.231.2.20
 					if ((RC == 0)); then
 						expect_received srv tcp 10.231.2.20 8080 "$PAYLOAD"
@@ -599,6 +604,12 @@ if $rf_ready && [[ -n $RF_DNS_PID ]]; then
 					fi
 					try_denied cbt_rf_kill tcp 10.231.2.11 8080
 					rf_sleep_until $((exp + 300))
+					if [[ -n ${sp:-} ]]; then
+						stream_end
+						((STREAM_RC == 1)) ||
+							fail "the open socket's send after the expiry should fail with EPERM (exit 1): exit $STREAM_RC, $(<"$T/run/stream.out")"
+						expect_nothing srv udp 10.231.2.20 8080 "$sp-after"
+					fi
 					try_denied cbt_rf_kill tcp 10.231.2.20 8080 &&
 						try_allowed cbt_rf_kill tcp 10.231.3.5 8080 &&
 						try_denied cbt_rf_kill tcp 10.231.2.11 8080 &&

@@ -557,30 +557,45 @@ expect_nothing() {
 	fi
 }
 
-# stream POLICY KIND ADDR PORT: a sandboxed `probe stream KIND` in the
-# background (STREAM_PID), back once its first send is out; stream_end lets
-# it make the second. On CPU 0: the programs keep allow decisions per CPU,
-# and the second send must find the first one's.
+# stream POLICY KIND ADDR PORT [mid]: a sandboxed `probe stream KIND` in
+# the background (STREAM_PID), back once its first send is out; with mid,
+# stream_mid makes a second send; stream_end makes the last. On CPU 0: the
+# programs keep allow decisions per CPU, and each send must find the one
+# kept by the send before it.
 stream() {
-	local i
+	local -a go=("$T/run/go")
 
 	# Gone before the probe starts: its output is written by the child,
 	# so an old file could be read before the new one replaces it.
-	rm -f "$T/run/go" "$T/run/stream.out"
+	rm -f "$T/run/mid" "$T/run/go" "$T/run/stream.out"
+	[[ ${5:-} == mid ]] && go=("$T/run/mid" "$T/run/go")
 	new_payload
 	"$CBPF" exec --policy "$1" -- taskset -c 0 "$PROBE" stream "$2" "$3" "$4" \
-		"$PAYLOAD" "$T/run/go" >"$T/run/stream.out" 2>&1 {LOCK_FD}>&- &
+		"$PAYLOAD" "${go[@]}" >"$T/run/stream.out" 2>&1 {LOCK_FD}>&- &
 	STREAM_PID=$!
+	stream_wait before "probe stream $2 to $3 port $4"
+}
+
+# stream_wait PHASE WHAT: until the stream says it sent PHASE (5 s at most).
+stream_wait() {
+	local i
+
 	for ((i = 0; i < 500; i++)); do
-		grep -qsx "sent before" "$T/run/stream.out" && return 0
+		grep -qsx "sent $1" "$T/run/stream.out" && return 0
 		proc_alive "$STREAM_PID" || break
 		sleep 0.01
 	done
-	fail "probe stream $2 to $3 port $4 did not make its first send: $(cat "$T/run/stream.out" 2>&1)"
+	fail "$2 did not make its $1 send: $(cat "$T/run/stream.out" 2>&1)"
 	return 1
 }
 
-# stream_end: the stream's second send; STREAM_RC is its exit.
+# stream_mid: the middle send of a stream started with mid.
+stream_mid() {
+	touch "$T/run/mid"
+	stream_wait middle "probe stream"
+}
+
+# stream_end: the stream's last send; STREAM_RC is its exit.
 stream_end() {
 	touch "$T/run/go"
 	wait "$STREAM_PID"

@@ -570,12 +570,21 @@ if $rf_ready && [[ -n $RF_DNS_PID ]]; then
 		try_allowed cbt_rf_kill tcp 10.231.3.5 8080 &&
 		rf_refresher_pid cbt_rf_kill; then
 		pid=$RF_PID
+		# A connected UDP socket to steady.test, open before the kill,
+		# sends after it (its decision then outlives every refresh) and
+		# again after the expiry: the programs' kept decision for it must
+		# expire with the rule. Its first send is before the kill, so a
+		# slow machine cannot make it late.
+		sp=
+		stream cbt_rf_kill udp-connect 10.231.2.20 8080 mid && sp=$PAYLOAD
 		if ((pid == 0)); then
 			fail "no refresher runs for cbt_rf_kill: $STATUS"
 		else
 			kill -KILL "$pid"
 			rf_now
 			t0=$RF_NOW
+			[[ -n ${sp:-} ]] && rf_wait_gone "$pid" && stream_mid &&
+				expect_received srv udp 10.231.2.20 8080 "$sp-middle"
 			if ! rf_wait_gone "$pid"; then
 				fail "the refresher $pid survived SIGKILL"
 			elif rf_refresher_pid cbt_rf_kill && ((RF_PID != 0)); then
@@ -591,11 +600,6 @@ if $rf_ready && [[ -n $RF_DNS_PID ]]; then
 				elif ((exp - t0 > RF_LIFE_MS + 500)); then
 					fail "10.231.2.20 expires $((exp - t0)) ms after the kill; at most $RF_LIFE_MS ms"
 				else
-					# A connected UDP socket sends before the expiry
-					# and again after it: the programs' kept decision
-					# for it must expire with the rule.
-					stream cbt_rf_kill udp-connect 10.231.2.20 8080 && sp=$PAYLOAD &&
-						expect_received srv udp 10.231.2.20 8080 "$sp-before"
 					rf_try cbt_rf_kill 10.231.2.20
 					if ((RC == 0)); then
 						expect_received srv tcp 10.231.2.20 8080 "$PAYLOAD"

@@ -83,7 +83,7 @@ static void __attribute__((noreturn)) usage(void)
 		"       probe listen tcp|udp ADDR PORT LOGFILE\n"
 		"       probe matrix [--port N] [--other ADDR PORT] [--no-loopback] TARGET...\n"
 		"       probe pass-socket ADDR PORT PAYLOAD\n"
-		"       probe stream tcp|udp-sendto|udp-connect ADDR PORT PAYLOAD GOFILE\n"
+		"       probe stream tcp|udp-sendto|udp-connect ADDR PORT PAYLOAD GOFILE [GOFILE]\n"
 		"       probe bpf\n"
 		"exit: 0 ok, 1 denied (EPERM/EACCES), 2 other failure, 3 timeout\n");
 	exit(EXIT_OTHER);
@@ -592,14 +592,15 @@ static int cmd_listen(const char *proto, const char *addr, const char *port,
 	return EXIT_OTHER;
 }
 
-/* One socket, two sends: "PAYLOAD-before" at once, then "PAYLOAD-after"
- * once GOFILE exists (10 s at most), so a test can change the policy
- * between them (it prints "sent before" when it waits): what a policy
- * change does to traffic on an open socket.
- * TCP sends each as a line of one connection, which the listener logs as
- * one line when the connection ends; UDP sends three datagrams each. */
+/* One socket, sends in phases: "PAYLOAD-before" at once, then for each
+ * GOFILE, once it exists (10 s at most), "PAYLOAD-middle" or, for the last,
+ * "PAYLOAD-after". It prints "sent before" (and "sent middle") when it
+ * waits. So a test can change the policy, or let time pass, between them:
+ * what that does to traffic on an open socket. TCP sends each as a line of
+ * one connection, which the listener logs as one line when the connection
+ * ends; UDP sends three datagrams each. */
 static int cmd_stream(const char *kind, const char *addr, const char *port,
-		      const char *payload, const char *gofile)
+		      const char *payload, char **gofiles, int ngo)
 {
 	bool tcp = !strcmp(kind, "tcp"), connected = strcmp(kind, "udp-sendto");
 	char buf[512];
@@ -616,34 +617,36 @@ static int cmd_stream(const char *kind, const char *addr, const char *port,
 			die_errno("connect", errno);
 		finish_connect(fd, deadline);
 	}
-	for (int phase = 0; phase < 2; phase++) {
-		int n = snprintf(buf, sizeof(buf), "%s-%s%s", payload,
-				 phase ? "after" : "before", tcp ? "\n" : "");
+	for (int phase = 0; phase <= ngo; phase++) {
+		const char *name = !phase ? "before" : phase == ngo ? "after" : "middle";
+		int n = snprintf(buf, sizeof(buf), "%s-%s%s", payload, name,
+				 tcp ? "\n" : "");
 
-		if (phase) {
-			printf("sent before\n");
-			fflush(stdout);
-			for (int i = 0; access(gofile, F_OK); i++) {
-				if (i == 1000)
-					die_timeout("waiting for GOFILE");
-				usleep(10000);
-			}
+		for (int i = 0; phase && access(gofiles[phase - 1], F_OK); i++) {
+			if (i == 1000)
+				die_timeout("waiting for GOFILE");
+			usleep(10000);
 		}
 		if (tcp) {
 			send_all(fd, buf, (size_t)n, now_ms() + CONNECT_TIMEOUT_MS);
-			continue;
+		} else {
+			for (int i = 0; i < 3; i++) {
+				ssize_t r = connected ? send(fd, buf, (size_t)n, 0)
+						      : sendto(fd, buf, (size_t)n, 0,
+							       (struct sockaddr *)&t.ss, t.len);
+				if (r < 0)
+					die_errno(!phase ? "send before" : phase == ngo ?
+						  "send after" : "send middle", errno);
+			}
 		}
-		for (int i = 0; i < 3; i++) {
-			ssize_t r = connected ? send(fd, buf, (size_t)n, 0)
-					      : sendto(fd, buf, (size_t)n, 0,
-						       (struct sockaddr *)&t.ss, t.len);
-			if (r < 0)
-				die_errno(phase ? "send after GOFILE" : "send", errno);
+		if (phase < ngo) {
+			printf("sent %s\n", name);
+			fflush(stdout);
 		}
 	}
 	if (tcp)
 		finish_tcp(fd, now_ms() + (int64_t)(SERVER_READ_TIMEOUT_S + 2) * 1000);
-	fprintf(stderr, "%s: sent both\n", prog_what);
+	fprintf(stderr, "%s: sent all\n", prog_what);
 	close(fd);
 	return EXIT_OK;
 }
@@ -789,8 +792,8 @@ int main(int argc, char **argv)
 		return cmd_matrix(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pass-socket") && argc == 5)
 		return cmd_pass_socket(argv[2], argv[3], argv[4]);
-	if (!strcmp(cmd, "stream") && argc == 7)
-		return cmd_stream(argv[2], argv[3], argv[4], argv[5], argv[6]);
+	if (!strcmp(cmd, "stream") && (argc == 7 || argc == 8))
+		return cmd_stream(argv[2], argv[3], argv[4], argv[5], argv + 6, argc - 6);
 	if (!strcmp(cmd, "bpf") && argc == 2)
 		return cmd_bpf();
 	if (!strcmp(cmd, "listen") && argc == 6)

@@ -583,9 +583,11 @@ if $rf_ready && [[ -n $RF_DNS_PID ]]; then
 			kill -KILL "$pid"
 			rf_now
 			t0=$RF_NOW
-			[[ -n ${sp:-} ]] && rf_wait_gone "$pid" && stream_mid &&
+			rf_wait_gone "$pid"
+			gone=$?
+			((gone == 0)) && [[ -n $sp ]] && stream_mid &&
 				expect_received srv udp 10.231.2.20 8080 "$sp-middle"
-			if ! rf_wait_gone "$pid"; then
+			if ((gone != 0)); then
 				fail "the refresher $pid survived SIGKILL"
 			elif rf_refresher_pid cbt_rf_kill && ((RF_PID != 0)); then
 				fail "status still reports refresher pid $RF_PID after SIGKILL: $STATUS"
@@ -608,7 +610,7 @@ if $rf_ready && [[ -n $RF_DNS_PID ]]; then
 					fi
 					try_denied cbt_rf_kill tcp 10.231.2.11 8080
 					rf_sleep_until $((exp + 300))
-					if [[ -n ${sp:-} ]]; then
+					if [[ -n $sp ]]; then
 						stream_end
 						((STREAM_RC == 1)) ||
 							fail "the open socket's send after the expiry should fail with EPERM (exit 1): exit $STREAM_RC, $(<"$T/run/stream.out")"

@@ -634,9 +634,10 @@ static int cmd_stream(const char *kind, const char *addr, const char *port,
 				ssize_t r = connected ? send(fd, buf, (size_t)n, 0)
 						      : sendto(fd, buf, (size_t)n, 0,
 							       (struct sockaddr *)&t.ss, t.len);
-				if (r < 0)
-					die_errno(!phase ? "send before" : phase == ngo ?
-						  "send after" : "send middle", errno);
+				if (r < 0) {
+					snprintf(buf, sizeof(buf), "send %s", name);
+					die_errno(buf, errno);
+				}
 			}
 		}
 		if (phase < ngo) {

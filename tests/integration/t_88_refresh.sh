@@ -240,6 +240,12 @@ rf_cleanup() {
 }
 CLEANUP_HOOKS+=(rf_cleanup)
 
+# rf_target ADDRESS: the address rf_loop connects to. Renamed into place:
+# a write in place truncates first, and the loop could read it empty.
+rf_target() {
+	echo "$1" >"$RF_DIR/target.new" && mv -f "$RF_DIR/target.new" "$RF_DIR/target"
+}
+
 # rf_loop: connects from the sandbox of cbt_rf_move to the address in
 # $RF_DIR/target, again and again, until $RF_DIR/stop exists; a line per
 # attempt: START END ADDRESS EXIT-STATUS PAYLOAD.
@@ -332,7 +338,7 @@ fi
 start_test "a changed record: the new address is allowed within TTL + one refresh, never refused, the old one denied after grace"
 if [[ $LOADED_POLICIES == *" cbt_rf_move "* ]] && $rf_ready; then
 	rm -f "$RF_DIR/stop" "$RF_DIR/loop.log"
-	echo 10.231.2.10 >"$RF_DIR/target"
+	rf_target 10.231.2.10
 	rf_loop {LOCK_FD}>&- &
 	RF_LOOP_PID=$!
 	BG_PIDS+=("$RF_LOOP_PID")
@@ -346,7 +352,7 @@ if [[ $LOADED_POLICIES == *" cbt_rf_move "* ]] && $rf_ready; then
 			rf_stop_loop
 		else
 			new_at=$((RF_ALLOWED_AT - t0))
-			echo 10.231.2.11 >"$RF_DIR/target"
+			rf_target 10.231.2.11
 			rf_expiry cbt_rf_move 10.231.2.10
 			old_exp=${RF_EXP:-0}
 			if ((old_exp == 0)); then
@@ -375,6 +381,10 @@ if [[ $LOADED_POLICIES == *" cbt_rf_move "* ]] && $rf_ready; then
 			# The loop's attempts: none refused while its target was allowed.
 			refused=() n_old=0 n_new=0
 			while read -r s e addr rc payload; do
+				if [[ ! $s$e$rc =~ ^[0-9]+$ ]]; then
+					refused+=("a malformed line in loop.log: '$s $e $addr $rc $payload'")
+					continue
+				fi
 				if [[ $addr == 10.231.2.11 ]]; then
 					n_new=$((n_new + 1))
 					if ((rc != 0)); then

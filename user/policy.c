@@ -657,7 +657,7 @@ static int cmp_key(const void *a, const void *b)
 }
 
 int cbpf_policy_sync(struct cbpf_store *s, const char *name,
-		     const struct cbpf_ruleset *rs, uint64_t keep_ns)
+		     const struct cbpf_ruleset *rs, uint64_t keep_ns, bool sweep)
 {
 	struct cbpf_rule_key k, *keys = NULL;
 	struct cbpf_rule cur, *vals = NULL;
@@ -686,6 +686,8 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 	 * their entries go some time later (monitor can name them till then).
 	 * A hostname's rules are all for whole addresses. The stale keys move
 	 * to the front of `keys`. */
+	if (!sweep)
+		goto out;
 	if ((err = map_entries(s->exact_fd, sizeof(*keys), sizeof(*vals),
 			       (unsigned char **)&keys, (unsigned char **)&vals, &n)))
 		goto out;

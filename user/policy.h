@@ -42,10 +42,11 @@ int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
  * set: entries that differ are written (an unchanged answer only moves the
  * expiry of the entries it has), nothing else is; entries from hostnames
  * that `rs` no longer has stay until keep_ns past their expiry (the kernel
- * ignores them from their expiry on). Returns the number of writes, or
+ * ignores them from their expiry on), and go when `sweep`: finding them
+ * reads every entry of every policy. Returns the number of writes, or
  * -errno. */
 int cbpf_policy_sync(struct cbpf_store *s, const char *name,
-		     const struct cbpf_ruleset *rs, uint64_t keep_ns);
+		     const struct cbpf_ruleset *rs, uint64_t keep_ns, bool sweep);
 
 /* Entries in the exact_rules, rules and hostnames maps, and how many of
  * them belong to no policy (left by a load that was killed while it wrote). */

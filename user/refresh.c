@@ -23,6 +23,8 @@
 #define NS 1000000000ull
 #define BACKOFF_MAX_S   60           /* retry a failing name at least this often */
 #define KEEP_STALE_NS   (600 * NS)   /* expired entries linger for monitor */
+#define SWEEP_NS        (60 * NS)    /* and are looked for this often: that reads
+                                      * the entries of every policy */
 #define DENY_REPORT_NS  (10 * NS)    /* denials are logged at most this often */
 
 static void pid_path(char *buf, size_t len, const char *name)
@@ -177,13 +179,13 @@ static void report_denials(struct cbpf_store *s, const char *name,
 			  name, (unsigned long long)total, msg, name);
 }
 
-static int sync_rules(struct cbpf_store *s, const struct cbpf_refresher *r)
+static int sync_rules(struct cbpf_store *s, const struct cbpf_refresher *r, bool sweep)
 {
 	struct cbpf_ruleset rs;
 	int err = cbpf_source_compile(&r->src, &rs);
 
 	if (!err)
-		err = cbpf_policy_sync(s, r->name, &rs, KEEP_STALE_NS);
+		err = cbpf_policy_sync(s, r->name, &rs, KEEP_STALE_NS, sweep);
 	cbpf_ruleset_free(&rs);
 	if (err < 0)
 		cbpf_error("policy '%s': cannot update the rules: %s", r->name, strerror(-err));
@@ -231,7 +233,7 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 
 static int run_loop(struct cbpf_refresher *r, int sfd)
 {
-	uint64_t counts[CBPF_REASON__COUNT] = { 0 }, next_report = 0;
+	uint64_t counts[CBPF_REASON__COUNT] = { 0 }, next_report = 0, next_sweep = 0;
 	struct cbpf_store s;
 	const char *what;
 	size_t cap = 0;
@@ -252,7 +254,7 @@ static int run_loop(struct cbpf_refresher *r, int sfd)
 		struct signalfd_siginfo si;
 		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
 		size_t n = r->src.nhosts;
-		bool any = false;
+		bool any = false, sweep;
 
 		if (n > cap) {   /* the first round, or a reload with more names */
 			free(next_at); free(failures); free(due);
@@ -331,7 +333,9 @@ static int run_loop(struct cbpf_refresher *r, int sfd)
 						      BACKOFF_MAX_S) * NS;
 		}
 		cbpf_errors_free(&errs);
-		sync_rules(&s, r);
+		sweep = now >= next_sweep;
+		if (sync_rules(&s, r, sweep) == 0 && sweep)
+			next_sweep = now + SWEEP_NS;
 		write_hosts_state(r, failures, last_error);
 	}
 out:

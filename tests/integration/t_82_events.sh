@@ -5,7 +5,7 @@
 start_test "a denied connect sends one event with pid, command, destination and reason"
 if ensure_policy cbt_main && policy_field cbt_main cgroup_id; then
 	policy_cg=$FIELD
-	"$EVENTS" 1 10 >"$T/run/events" 2>"$T/run/events.err" &
+	"$EVENTS" 1 10 probe >"$T/run/events" 2>"$T/run/events.err" &
 	ev_pid=$!
 	wait_for_line "$T/run/events" ready || fail "the events tool did not start: $(<"$T/run/events.err")"
 	run "$CBPF" exec --policy cbt_main -- sh -c "echo \$\$ >$T/run/probe.pid; exec $PROBE tcp 10.231.2.11 8080 x"
@@ -28,7 +28,7 @@ fi
 
 start_test "a denied IPv6 UDP send names the sendmsg6 hook and the address"
 if ensure_policy cbt_main; then
-	"$EVENTS" 1 10 >"$T/run/events" 2>"$T/run/events.err" &
+	"$EVENTS" 1 10 probe >"$T/run/events" 2>"$T/run/events.err" &
 	ev_pid=$!
 	wait_for_line "$T/run/events" ready || fail "the events tool did not start"
 	sandboxed cbt_main udp-sendto fd42:231:2::11 8080 x

@@ -1,6 +1,8 @@
 /* Test tool: prints the deny events that arrive in claude-bpf's pinned ring
- * buffer as JSON lines, until COUNT events or SECONDS have passed.
- *   events COUNT SECONDS */
+ * buffer as JSON lines, until COUNT events or SECONDS have passed. With
+ * COMM, only the events of tasks of that name: not the denials of the
+ * packets no task sends, such as another test's connection retransmitting.
+ *   events COUNT SECONDS [COMM] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -13,6 +15,7 @@
 #include "claude_bpf.h"
 
 static int wanted, seen;
+static const char *only_comm;
 static bool draining;   /* skipping what was queued before we started */
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -23,6 +26,8 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	(void)ctx;
 	if (draining || len < sizeof(*e))
+		return 0;
+	if (only_comm && strncmp(e->comm, only_comm, sizeof(e->comm)))
 		return 0;
 	if (!memcmp(e->addr, mapped, 12))
 		inet_ntop(AF_INET, &e->addr[12], addr, sizeof(addr));
@@ -43,10 +48,11 @@ int main(int argc, char **argv)
 	time_t end;
 	int fd;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: events COUNT SECONDS\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: events COUNT SECONDS [COMM]\n");
 		return 2;
 	}
+	only_comm = argc == 4 ? argv[3] : NULL;
 	wanted = atoi(argv[1]);
 	end = time(NULL) + atoi(argv[2]);
 	fd = bpf_obj_get("/sys/fs/bpf/claude-bpf/events");

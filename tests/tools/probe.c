@@ -166,6 +166,20 @@ static int open_socket(int family, int type, int proto)
 	return fd;
 }
 
+/* A TCP client socket that is reset when it is closed or the probe exits
+ * (SO_LINGER 0): a connection the policy cut off is not left behind
+ * retransmitting into the egress program for minutes, each attempt a
+ * denial event that a later test would take for its own. */
+static int open_tcp(int family, int flags)
+{
+	struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+	int fd = open_socket(family, SOCK_STREAM | flags, 0);
+
+	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)))
+		die_errno("setsockopt(SO_LINGER)", errno);
+	return fd;
+}
+
 /* Waits for a non-blocking connect to finish. */
 static void finish_connect(int fd, int64_t deadline)
 {
@@ -225,7 +239,7 @@ static int cmd_tcp(const char *addr, const char *port, const char *payload)
 	int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
 
 	parse_target(addr, port, &t);
-	fd = open_socket(t.family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	fd = open_tcp(t.family, SOCK_NONBLOCK);
 	if (connect(fd, (struct sockaddr *)&t.ss, t.len) < 0) {
 		if (errno != EINPROGRESS)
 			die_errno("connect", errno);
@@ -251,7 +265,7 @@ static int cmd_tcp_fastopen(const char *addr, const char *port,
 	int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
 
 	parse_target(addr, port, &t);
-	fd = open_socket(t.family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	fd = open_tcp(t.family, SOCK_NONBLOCK);
 	/* Without a cookie the kernel sends a plain SYN and answers
 	 * EINPROGRESS; with one the payload rides in the SYN. */
 	n = sendto(fd, payload, len, MSG_FASTOPEN | MSG_NOSIGNAL,
@@ -611,7 +625,8 @@ static int cmd_stream(const char *kind, const char *addr, const char *port,
 	if (!tcp && connected && strcmp(kind, "udp-connect"))
 		usage();
 	parse_target(addr, port, &t);
-	fd = open_socket(t.family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK, 0);
+	fd = tcp ? open_tcp(t.family, SOCK_NONBLOCK)
+		 : open_socket(t.family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
 	if (connected && connect(fd, (struct sockaddr *)&t.ss, t.len) < 0) {
 		if (errno != EINPROGRESS)
 			die_errno("connect", errno);
@@ -718,7 +733,7 @@ static int cmd_pass_socket(const char *addr, const char *port, const char *paylo
 	if (pid < 0)
 		die_errno("fork", errno);
 	if (pid == 0) {
-		fd = open_socket(t.family, SOCK_STREAM, 0);
+		fd = open_tcp(t.family, 0);
 		c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;

@@ -442,13 +442,18 @@ if [[ $LOADED_POLICIES == *" cbt_rf_move "* ]] && rf_expiry cbt_rf_move 10.231.2
 		sleep 0.15
 	done
 	queries=$(($(grep -c 'query\[A\] moving.test from' "$RF_DIR/dnsmasq.log") - queries0))
+	# Each renewal moves the expiry by the time since the last answer. A
+	# slow machine (a guest without KVM) may read the entry less often
+	# than it is renewed, so one change can hold more than one renewal.
+	renewals=0
 	for d in "${changes[@]}"; do
 		((d < RF_INTERVAL_MS - 100)) && problems+=("renewed after only $d ms (the floor is 2 s)")
+		renewals=$((renewals + (d + RF_INTERVAL_MS / 2) / RF_INTERVAL_MS))
 	done
 	if ((${#problems[@]} > 0)); then
 		fail "$(printf '%s; ' "${problems[@]}")"
-	elif ((${#changes[@]} < 2 || ${#changes[@]} > 3)); then
-		fail "expected 2 or 3 renewals in 5 s (every 2 s), saw ${#changes[@]}: ${changes[*]}"
+	elif ((renewals < 2 || renewals > 3)); then
+		fail "expected 2 or 3 renewals in 5 s (every 2 s), saw $renewals in expiry changes of ${changes[*]:-none} ms"
 	elif ((queries < 2 || queries > 4)); then
 		fail "expected 2 to 4 A queries for moving.test in 5 s (every 2 s), dnsmasq logged $queries"
 	else

@@ -76,6 +76,9 @@ say() { printf '%s\n' "$*"; }
 
 # Ends the current test; one that gave no verdict counts as failed.
 end_test() {
+	# A stream a test left waiting (it failed before ending it) ends here,
+	# not in the next test, where its process would still hold a cgroup.
+	[[ -z ${STREAM_PID:-} ]] || stream_end
 	if [[ -n $CUR_TEST && $CUR_STATE == running ]]; then
 		fail "the test ended without a verdict"
 	fi
@@ -595,11 +598,13 @@ stream_mid() {
 	stream_wait middle "probe stream"
 }
 
-# stream_end: the stream's last send; STREAM_RC is its exit.
+# stream_end: the stream's last send (and its middle one, if not made yet);
+# STREAM_RC is its exit.
 stream_end() {
-	touch "$T/run/go"
+	touch "$T/run/mid" "$T/run/go"
 	wait "$STREAM_PID"
 	STREAM_RC=$?
+	STREAM_PID=
 }
 
 # stream_tcp_logged ADDR PORT LINE: srv's TCP listener logged LINE. It logs

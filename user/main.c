@@ -1,5 +1,6 @@
 /* claude-bpf: hold a cgroup's network to an allowlist with eBPF. The entry
  * point dispatches to one handler per subcommand. */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include "commands.h"
@@ -33,6 +34,15 @@ static void help(void)
 int main(int argc, char **argv)
 {
 	int i = 1;
+
+	/* A large policy's arrays (the file, its entries, its rules) come
+	 * from the heap, so that memory one of them frees is used again by
+	 * the next instead of going back to the kernel and new pages being
+	 * faulted in: what glibc does on its own after the first such free.
+	 * First touches of pages are most of what parsing and compiling
+	 * cost on a machine that shadows page tables (bench/README.md,
+	 * applycost). */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose"))

@@ -121,116 +121,127 @@ struct id_set {
 	bool in;        /* select the ids in the set, or those not in it */
 };
 
-/* Every entry of `map_fd`: *n keys into *keys and, when `vals` is not
- * NULL, their values into *vals (both malloc'd). BATCH entries per bpf()
- * call where the kernel has batch lookups for the map type (the hashes),
- * one or two calls per entry where not (the trie). An entry deleted
- * meanwhile may be missing. */
-static int map_entries(int map_fd, size_t ksz, size_t vsz, unsigned char **keys,
-		       unsigned char **vals, size_t *n)
-{
-	unsigned char *k = NULL, *v = NULL;
-	__u64 in[8], out[8];    /* the batch position: a key at most */
-	size_t cap = 0, got = 0;
-	bool batch = true, started = false;
-	int err = 0;
+/* Keys picked while reading a map, to delete once it has been read
+ * (deleting while reading would skip some). */
+struct key_list {
+	unsigned char *keys;
+	size_t ksz, n, cap;
+};
 
-	*keys = NULL;
-	*n = 0;
-	for (;;) {
+static int key_list_add(struct key_list *l, const void *key)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		unsigned char *k = realloc(l->keys, cap * l->ksz);
+
+		if (!k)
+			return -ENOMEM;
+		l->keys = k;
+		l->cap = cap;
+	}
+	memcpy(l->keys + l->n++ * l->ksz, key, l->ksz);
+	return 0;
+}
+
+/* Calls fn(ctx, key, value) for every entry of `map_fd`, reading BATCH of
+ * them into one buffer at a time, so reading every policy's rules takes
+ * no more memory for 100,000 of them than for 4,096: one bpf() call per
+ * BATCH where the kernel has batch lookups for the map type (the hashes),
+ * one or two per entry where not (the trie). Without `vals`, fn gets no
+ * value where that saves calls (NULL). An entry deleted meanwhile may be
+ * missed. Stops at the first error fn returns. */
+static int map_each(int map_fd, size_t ksz, size_t vsz, bool vals,
+		    int (*fn)(void *ctx, const void *key, const void *val), void *ctx)
+{
+	unsigned char *k = malloc(BATCH * ksz), *v = malloc(BATCH * vsz);
+	__u64 pos[8], next[8];  /* where the next batch starts: a key at most */
+	bool batch = true, started = false, end = false;
+	int err = k && v ? 0 : -ENOMEM;
+
+	_Static_assert(sizeof(struct cbpf_rule_key) <= sizeof(pos), "a key fits pos");
+	while (!err && !end) {
 		__u32 count = BATCH;
 
-		if (cap - got < BATCH) {
-			size_t more = got + (size_t)4 * BATCH;
-			unsigned char *mk = realloc(k, more * ksz);
-			unsigned char *mv = mk ? realloc(v, more * vsz) : NULL;
-
-			k = mk ? mk : k;
-			v = mv ? mv : v;
-			if (!mk || !mv) {
-				err = -ENOMEM;
-				goto out;
+		if (batch && bpf_map_lookup_batch(map_fd, started ? pos : NULL, next, k, v,
+						  &count, NULL)) {
+			if (errno == ENOENT) {         /* the end; count says what came */
+				end = true;
+			} else if (!started && batch_unsupported(errno)) {
+				batch = false;
+				continue;
+			} else {
+				err = -errno;
+				break;
 			}
-			cap = more;
 		}
 		if (batch) {
-			if (bpf_map_lookup_batch(map_fd, started ? in : NULL, out, k + got * ksz,
-						 v + got * vsz, &count, NULL) == 0) {
-				got += count;
-				memcpy(in, out, sizeof(in));
-				started = true;
-				continue;
-			}
-			if (errno == ENOENT) {      /* the end; count says what came */
-				got += count;
-				goto out;
-			}
-			if (started || !batch_unsupported(errno)) {
-				err = -errno;
-				goto out;
-			}
-			batch = false;
-		}
-		/* One at a time, BATCH of them, then round again for room. */
-		for (size_t i = 0; i < BATCH; i++) {
-			const void *prev = got ? k + (got - 1) * ksz : NULL;
+			memcpy(pos, next, sizeof(pos));
+			started = true;
+		} else {
+			/* One at a time, on from the last key read. */
+			for (count = 0; count < BATCH && !err; ) {
+				unsigned char *key = k + count * ksz;
 
-			if (bpf_map_get_next_key(map_fd, prev, k + got * ksz))
-				goto out;           /* the end */
-			if (!vals || bpf_map_lookup_elem(map_fd, k + got * ksz, v + got * vsz) == 0)
-				got++;
-			else if (errno != ENOENT) { /* ENOENT: deleted meanwhile */
-				err = -errno;
-				goto out;
+				if (bpf_map_get_next_key(map_fd, started ? pos : NULL, key)) {
+					end = true;
+					break;
+				}
+				if (!vals || bpf_map_lookup_elem(map_fd, key, v + count * vsz) == 0) {
+					memcpy(pos, key, ksz);
+					started = true;
+					count++;
+				} else if (errno != ENOENT) {  /* ENOENT: deleted meanwhile */
+					err = -errno;
+				}
 			}
 		}
+		for (size_t i = 0; i < count && !err; i++)
+			err = fn(ctx, k + i * ksz, batch || vals ? v + i * vsz : NULL);
 	}
-out:
-	if (err) {
-		free(k);
-		free(v);
-		return err;
-	}
-	*keys = k;
-	*n = got;
-	if (vals)
-		*vals = v;
-	else
-		free(v);
-	return 0;
+	free(k);
+	free(v);
+	return err;
+}
+
+/* What scan_rule_sets picks and counts. */
+struct scan {
+	size_t id_offset;
+	const struct id_set *set;
+	bool del;
+	struct key_list picked;
+	size_t total, npicked;
+};
+
+static int scan_one(void *ctx, const void *key, const void *val)
+{
+	struct scan *sc = ctx;
+	uint32_t id;
+
+	(void)val;
+	sc->total++;
+	memcpy(&id, (const unsigned char *)key + sc->id_offset, sizeof(id));
+	if (id_in(id, sc->set->ids, sc->set->n) != sc->set->in)
+		return 0;
+	sc->npicked++;
+	return sc->del ? key_list_add(&sc->picked, key) : 0;
 }
 
 /* Reads the keys of `map_fd`, whose u32 at `id_offset` is a rule set id:
  * counts them in *total and those whose id `set` selects in *picked, and
- * deletes the picked ones when `del`. Keys are collected first: deleting
- * while iterating would skip some. */
+ * deletes the picked ones when `del`. */
 static int scan_rule_sets(int map_fd, size_t key_size, size_t value_size,
 			  size_t id_offset, const struct id_set *set, bool del,
 			  size_t *total, size_t *picked)
 {
-	unsigned char *keys;
-	size_t all, n = 0;
-	int err = map_entries(map_fd, key_size, value_size, &keys, NULL, &all);
+	struct scan sc = { .id_offset = id_offset, .set = set, .del = del,
+			   .picked = { .ksz = key_size } };
+	int err = map_each(map_fd, key_size, value_size, false, scan_one, &sc);
 
-	*total = *picked = 0;
-	if (err)
-		return err;
-	/* The picked keys move to the front. */
-	for (size_t i = 0; i < all; i++) {
-		uint32_t kid;
-
-		memcpy(&kid, keys + i * key_size + id_offset, sizeof(kid));
-		if (id_in(kid, set->ids, set->n) != set->in)
-			continue;
-		if (n != i)
-			memcpy(keys + n * key_size, keys + i * key_size, key_size);
-		n++;
-	}
-	if (del)
-		err = delete_many(map_fd, keys, key_size, n);
-	free(keys);
-	*total = all;
-	*picked = n;
+	if (!err && del)
+		err = delete_many(map_fd, sc.picked.keys, key_size, sc.picked.n);
+	free(sc.picked.keys);
+	*total = sc.total;
+	*picked = sc.npicked;
 	return err;
 }
 
@@ -332,54 +343,72 @@ static int rule_map(const struct cbpf_store *s, const struct cbpf_rule_key *k)
 	return k->prefixlen == CBPF_KEY_EXACT ? s->exact_fd : s->rules_fd;
 }
 
+/* Writes the rules of `rs` that belong in map `fd` (the whole-address
+ * ones, or the others) as rule set `id`, BATCH at a time through one
+ * buffer: the loader touches no more memory for 100,000 rules than for
+ * 4,096. *any, when given, says whether there were any. */
+static int write_rules(int fd, uint32_t id, const struct cbpf_ruleset *rs, bool exact,
+		       bool *any)
+{
+	struct cbpf_rule_key *keys = malloc(BATCH * sizeof(*keys));
+	struct cbpf_rule *vals = malloc(BATCH * sizeof(*vals));
+	size_t n = 0;
+	int err = keys && vals ? 0 : -ENOMEM;
+
+	if (any)
+		*any = false;
+	for (size_t i = 0; i < rs->n && !err; i++) {
+		if ((rs->v[i].key.prefixlen == CBPF_KEY_EXACT) != exact)
+			continue;
+		keys[n] = rs->v[i].key;
+		keys[n].policy = id;
+		vals[n++] = rs->v[i].val;
+		if (any)
+			*any = true;
+		if (n == BATCH) {
+			err = update_many(fd, (const unsigned char *)keys, sizeof(*keys),
+					  (const unsigned char *)vals, sizeof(*vals), n);
+			n = 0;
+		}
+	}
+	if (!err && n)
+		err = update_many(fd, (const unsigned char *)keys, sizeof(*keys),
+				  (const unsigned char *)vals, sizeof(*vals), n);
+	free(keys);
+	free(vals);
+	return err;
+}
+
 /* Writes rule set `id`: hostnames first, then the rules, whole-address
  * ones to "exact_rules" and the others to "rules". *prefixes says whether
  * there were any of the others. */
 static int write_rule_set(struct cbpf_store *s, uint32_t id,
 			  const struct cbpf_ruleset *rs, bool *prefixes, const char **what)
 {
-	size_t nh = rs->nhosts, n = rs->n, nexact = 0, nprefix = 0;
+	size_t nh = rs->nhosts;
 	struct cbpf_host_key *hkeys = calloc(nh ? nh : 1, sizeof(*hkeys));
 	struct cbpf_host *hosts = calloc(nh ? nh : 1, sizeof(*hosts));
-	struct cbpf_rule_key *keys = malloc((n ? n : 1) * sizeof(*keys));
-	struct cbpf_rule *vals = malloc((n ? n : 1) * sizeof(*vals));
 	int err = -ENOMEM;
 
-	if (!hkeys || !hosts || !keys || !vals)
+	if (!hkeys || !hosts)
 		goto out;
 	for (size_t i = 0; i < nh; i++) {
 		hkeys[i] = (struct cbpf_host_key){ .policy = id, .host = (uint32_t)i + 1 };
 		snprintf(hosts[i].name, sizeof(hosts[i].name), "%s", rs->hosts[i]);
 	}
-	/* Whole-address rules fill the arrays from the front, the others
-	 * from the back. */
-	for (size_t i = 0; i < n; i++) {
-		size_t j = rs->v[i].key.prefixlen == CBPF_KEY_EXACT ? nexact++ : n - ++nprefix;
-
-		keys[j] = rs->v[i].key;
-		keys[j].policy = id;
-		vals[j] = rs->v[i].val;
-	}
-	*prefixes = nprefix > 0;
 	*what = CBPF_WHAT_WRITE_HOSTS;
 	err = update_many(s->hostnames_fd, (const unsigned char *)hkeys, sizeof(*hkeys),
 			  (const unsigned char *)hosts, sizeof(*hosts), nh);
 	if (err)
 		goto out;
 	*what = CBPF_WHAT_WRITE_EXACT;
-	err = update_many(s->exact_fd, (const unsigned char *)keys, sizeof(*keys),
-			  (const unsigned char *)vals, sizeof(*vals), nexact);
-	if (err)
+	if ((err = write_rules(s->exact_fd, id, rs, true, NULL)))
 		goto out;
 	*what = CBPF_WHAT_WRITE_PREFIXES;
-	err = update_many(s->rules_fd, (const unsigned char *)(keys + nexact),
-			  sizeof(*keys), (const unsigned char *)(vals + nexact),
-			  sizeof(*vals), nprefix);
+	err = write_rules(s->rules_fd, id, rs, false, prefixes);
 out:
 	free(hkeys);
 	free(hosts);
-	free(keys);
-	free(vals);
 	return err;
 }
 
@@ -579,42 +608,43 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 	return cbpf_store_remove_if_unused(s);
 }
 
+/* What cbpf_policy_read_rules collects. */
+struct read_rules {
+	uint32_t id, maxhost;
+	struct cbpf_ruleset *out;
+};
+
+static int read_rule(void *ctx, const void *key, const void *val)
+{
+	struct read_rules *r = ctx;
+	struct cbpf_rule_entry e;
+
+	memcpy(&e.key, key, sizeof(e.key));
+	memcpy(&e.val, val, sizeof(e.val));
+	if (e.key.policy != r->id)
+		return 0;
+	if (e.val.host > r->maxhost)
+		r->maxhost = e.val.host;
+	return cbpf_ruleset_push(r->out, &e);
+}
+
 int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
 			   struct cbpf_ruleset *out)
 {
-	struct cbpf_rule_entry e;
-	uint32_t maxhost = 0;
+	struct read_rules r = { .id = id, .out = out };
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	for (int m = 0; m < 2; m++) {
-		struct cbpf_rule_key *keys;
-		struct cbpf_rule *vals;
-		size_t n;
-
-		if ((err = map_entries(m ? s->rules_fd : s->exact_fd, sizeof(*keys),
-				       sizeof(*vals), (unsigned char **)&keys,
-				       (unsigned char **)&vals, &n)))
+	for (int m = 0; m < 2; m++)
+		if ((err = map_each(m ? s->rules_fd : s->exact_fd, sizeof(struct cbpf_rule_key),
+				    sizeof(struct cbpf_rule), true, read_rule, &r)))
 			return err;
-		for (size_t i = 0; i < n && !err; i++) {
-			if (keys[i].policy != id)
-				continue;
-			e = (struct cbpf_rule_entry){ .key = keys[i], .val = vals[i] };
-			err = cbpf_ruleset_push(out, &e);
-			if (vals[i].host > maxhost)
-				maxhost = vals[i].host;
-		}
-		free(keys);
-		free(vals);
-		if (err)
-			return err;
-	}
 	cbpf_ruleset_finish(out);
-	out->hosts = calloc(maxhost ? maxhost : 1, sizeof(char *));
+	out->hosts = calloc(r.maxhost ? r.maxhost : 1, sizeof(char *));
 	if (!out->hosts)
 		return -ENOMEM;
-	out->nhosts = maxhost;
-	for (uint32_t i = 0; i < maxhost; i++) {
+	out->nhosts = r.maxhost;
+	for (uint32_t i = 0; i < r.maxhost; i++) {
 		struct cbpf_host_key hk = { .policy = id, .host = i + 1 };
 		struct cbpf_host h;
 
@@ -656,14 +686,39 @@ static int cmp_key(const void *a, const void *b)
 		      sizeof(struct cbpf_rule_key));
 }
 
+/* What a sync's sweep picks: the stale entries of its rule set. */
+struct sweep {
+	uint32_t id;
+	uint64_t keep_ns, now;
+	const struct cbpf_ruleset *rs;
+	struct key_list stale;
+};
+
+static int sweep_one(void *ctx, const void *key, const void *val)
+{
+	struct sweep *sw = ctx;
+	struct cbpf_rule_key k;
+	struct cbpf_rule v;
+
+	memcpy(&k, key, sizeof(k));
+	memcpy(&v, val, sizeof(v));
+	if (k.policy != sw->id || !v.host || !v.expires_ns || v.expires_ns + sw->keep_ns > sw->now)
+		return 0;
+	k.policy = 0;
+	if (bsearch(&k, sw->rs->v, sw->rs->n, sizeof(*sw->rs->v), cmp_key))
+		return 0;
+	return key_list_add(&sw->stale, key);
+}
+
 int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 		     const struct cbpf_ruleset *rs, uint64_t keep_ns, bool sweep)
 {
-	struct cbpf_rule_key k, *keys = NULL;
-	struct cbpf_rule cur, *vals = NULL;
+	struct sweep sw = { .keep_ns = keep_ns, .now = cbpf_boottime_ns(), .rs = rs,
+			    .stale = { .ksz = sizeof(struct cbpf_rule_key) } };
+	struct cbpf_rule_key k;
+	struct cbpf_rule cur;
 	struct cbpf_policy p;
-	size_t n, nstale = 0;
-	uint64_t cg, now = cbpf_boottime_ns();
+	uint64_t cg;
 	int writes = 0, err;
 
 	if ((err = cbpf_store_find_policy(s, name, &cg, &p)))
@@ -684,29 +739,17 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 	}
 	/* Addresses a name no longer has expire in the kernel on their own;
 	 * their entries go some time later (monitor can name them till then).
-	 * A hostname's rules are all for whole addresses. The stale keys move
-	 * to the front of `keys`. */
+	 * A hostname's rules are all for whole addresses. */
 	if (!sweep)
 		goto out;
-	if ((err = map_entries(s->exact_fd, sizeof(*keys), sizeof(*vals),
-			       (unsigned char **)&keys, (unsigned char **)&vals, &n)))
+	sw.id = p.id;
+	if ((err = map_each(s->exact_fd, sizeof(k), sizeof(cur), true, sweep_one, &sw)))
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct cbpf_rule_key bare = keys[i];
-
-		bare.policy = 0;
-		if (keys[i].policy != p.id || !vals[i].host || !vals[i].expires_ns ||
-		    vals[i].expires_ns + keep_ns > now ||
-		    bsearch(&bare, rs->v, rs->n, sizeof(*rs->v), cmp_key))
-			continue;
-		keys[nstale++] = keys[i];
-	}
-	for (size_t i = 0; i < nstale; i++)
-		if (bpf_map_delete_elem(s->exact_fd, &keys[i]) == 0)
+	for (size_t i = 0; i < sw.stale.n; i++)
+		if (bpf_map_delete_elem(s->exact_fd, sw.stale.keys + i * sizeof(k)) == 0)
 			writes++;
 out:
-	free(keys);
-	free(vals);
+	free(sw.stale.keys);
 	/* A rewritten entry may expire sooner than a kept decision says. */
 	if (writes)
 		cbpf_store_changed(s);

@@ -724,8 +724,13 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 	if ((err = cbpf_store_find_policy(s, name, &cg, &p)))
 		return err;
 	/* New and renewed entries first: an address in the new answer is
-	 * allowed before any old one goes. */
+	 * allowed before any old one goes. Only a name's rules can change:
+	 * the others are as the load wrote them (at one key, a rule that
+	 * never expires beats a name's, so none passes from one kind to the
+	 * other). */
 	for (size_t i = 0; i < rs->n; i++) {
+		if (!rs->v[i].val.host)
+			continue;
 		k = rs->v[i].key;
 		k.policy = p.id;
 		if (bpf_map_lookup_elem(rule_map(s, &k), &k, &cur) == 0 &&

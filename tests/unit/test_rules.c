@@ -213,7 +213,8 @@ static void test_compile_cases(void **state)
 
 /* Hostnames: each resolved address as /128, with the host's index and the
  * expiry; hosts listed once in order of appearance; an address also written
- * literally keeps the literal's never-expiring rule. */
+ * literally keeps the literal's never-expiring rule (the refresher relies
+ * on it: it rewrites only a name's rules). */
 static void test_hosts(void **state)
 {
 	static const char *const want[] = {

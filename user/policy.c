@@ -346,25 +346,21 @@ static int rule_map(const struct cbpf_store *s, const struct cbpf_rule_key *k)
 /* Writes the rules of `rs` that belong in map `fd` (the whole-address
  * ones, or the others) as rule set `id`, BATCH at a time through one
  * buffer: the loader touches no more memory for 100,000 rules than for
- * 4,096. *any, when given, says whether there were any. */
-static int write_rules(int fd, uint32_t id, const struct cbpf_ruleset *rs, bool exact,
-		       bool *any)
+ * 4,096. Returns how many it wrote, or -errno. */
+static int write_rules(int fd, uint32_t id, const struct cbpf_ruleset *rs, bool exact)
 {
 	struct cbpf_rule_key *keys = malloc(BATCH * sizeof(*keys));
 	struct cbpf_rule *vals = malloc(BATCH * sizeof(*vals));
 	size_t n = 0;
-	int err = keys && vals ? 0 : -ENOMEM;
+	int written = 0, err = keys && vals ? 0 : -ENOMEM;
 
-	if (any)
-		*any = false;
 	for (size_t i = 0; i < rs->n && !err; i++) {
 		if ((rs->v[i].key.prefixlen == CBPF_KEY_EXACT) != exact)
 			continue;
 		keys[n] = rs->v[i].key;
 		keys[n].policy = id;
 		vals[n++] = rs->v[i].val;
-		if (any)
-			*any = true;
+		written++;
 		if (n == BATCH) {
 			err = update_many(fd, (const unsigned char *)keys, sizeof(*keys),
 					  (const unsigned char *)vals, sizeof(*vals), n);
@@ -376,7 +372,7 @@ static int write_rules(int fd, uint32_t id, const struct cbpf_ruleset *rs, bool 
 				  (const unsigned char *)vals, sizeof(*vals), n);
 	free(keys);
 	free(vals);
-	return err;
+	return err ? err : written;
 }
 
 /* Writes rule set `id`: hostnames first, then the rules, whole-address
@@ -402,10 +398,12 @@ static int write_rule_set(struct cbpf_store *s, uint32_t id,
 	if (err)
 		goto out;
 	*what = CBPF_WHAT_WRITE_EXACT;
-	if ((err = write_rules(s->exact_fd, id, rs, true, NULL)))
+	if ((err = write_rules(s->exact_fd, id, rs, true)) < 0)
 		goto out;
 	*what = CBPF_WHAT_WRITE_PREFIXES;
-	err = write_rules(s->rules_fd, id, rs, false, prefixes);
+	err = write_rules(s->rules_fd, id, rs, false);
+	*prefixes = err > 0;
+	err = err < 0 ? err : 0;
 out:
 	free(hkeys);
 	free(hosts);

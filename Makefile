@@ -1,7 +1,10 @@
 # claude-bpf: build, test, install.
 #   make                 build build/claude-bpf (BPF object and skeleton too)
-#   make deps            install the Debian packages it needs (root)
-#   make test            unit tests, then integration tests (root for the latter)
+#   make deps            install the Debian packages it needs (root; ./setup deps)
+#   make deps-test       ... and those the tests, fuzzers, analysers, benchmarks
+#                        and vmtest need (./setup deps test)
+#   make test            unit tests, integration tests, the image, the Debian
+#                        package and the README's set-up (root for all but the first)
 #   make test-unit       cmocka unit tests, no root
 #   make SAN=1 test      the same with AddressSanitizer and UBSan
 #   make vmlinux         regenerate vmlinux/vmlinux.h from the running kernel
@@ -10,7 +13,8 @@
 #   make vmtest          integration tests in qemu guests: Debian kernels, pure
 #                        cgroup v2, systemd, rootless podman (root; KERNEL=6.1)
 #   make install         to $(DESTDIR)$(PREFIX)/sbin
-#   make image           build the agent's image $(IMAGE) with podman
+#   make deb             the Debian package, build/claude-bpf_VERSION_ARCH.deb
+#   make image           build the agent's image $(IMAGE) with podman (image/build)
 #   make image BASE=debootstrap   ... on a base made here with debootstrap
 #   make image-base      (re)make that base, $(BASE_LOCAL)
 #   V=1                  show the full commands
@@ -30,6 +34,11 @@ else
 BUILD   ?= build
 endif
 
+# One version, debian/changelog's; the data folder is where `make install`
+# puts the image recipe, which `claude-bpf image` runs.
+VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+DATADIR ?= $(PREFIX)/share/claude-bpf
+
 CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(SANFLAGS) \
 	-Iinclude -Iuser -I$(BUILD)
@@ -37,19 +46,6 @@ override LDFLAGS += $(SANFLAGS)
 LDLIBS  := -lbpf -lelf -lz -lcares
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Iinclude -Ivmlinux
-
-DEB_PACKAGES := build-essential clang llvm libclang-rt-dev clang-tidy cppcheck libbpf-dev bpftool libelf-dev \
-	zlib1g-dev libc-ares-dev libcmocka-dev pkg-config iproute2 dnsmasq-base jq \
-	podman runc conmon netavark aardvark-dns iptables busybox-static
-# For `make image` and `claude-bpf run`: podman (rootless too: uidmap,
-# slirp4netns), runc (crun refuses hybrid cgroups), debootstrap for the base.
-IMAGE_PACKAGES := podman runc uidmap slirp4netns debootstrap debian-archive-keyring
-# For `make bench`: what it compares against, its DNS server, CPU pinning.
-BENCH_PACKAGES := iptables nftables dnsmasq-base jq util-linux
-# For `make vmtest`: qemu, the guest's root file system and its disks, the
-# kernel packages' modules and the busybox initramfs.
-VM_PACKAGES := qemu-system-x86 debootstrap debian-archive-keyring e2fsprogs kmod cpio \
-	busybox-static
 
 ifeq ($(V),1)
 Q =
@@ -71,8 +67,8 @@ TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/eve
 BENCH_BINS := $(BUILD)/bench/netbench $(BUILD)/bench/resolvebench $(BUILD)/bench/hooks.bpf.o
 
 .DELETE_ON_ERROR:
-.PHONY: all deps test test-unit test-integration test-image install uninstall vmlinux clean \
-	image image-base bench fuzz lint vmtest
+.PHONY: all deps deps-test test test-unit test-integration test-image test-package \
+	test-setup install uninstall vmlinux clean image image-base deb bench fuzz lint vmtest
 
 all: $(BUILD)/claude-bpf
 
@@ -88,10 +84,14 @@ $(BUILD)/claude_bpf.skel.h: $(BUILD)/claude_bpf.bpf.o
 $(BUILD)/user/%.o: user/%.c $(wildcard user/*.h) include/claude_bpf.h | $(BUILD)/claude_bpf.skel.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # store.c embeds the BPF object through the skeleton: it is rebuilt with it.
 $(BUILD)/user/store.o: $(BUILD)/claude_bpf.skel.h
+
+# main.c prints the version and runs the installed image recipe.
+$(BUILD)/user/main.o: debian/changelog
+$(BUILD)/user/main.o: override CFLAGS += -DCBPF_VERSION='"$(VERSION)"' -DCBPF_DATADIR='"$(DATADIR)"'
 
 $(BUILD)/claude-bpf: $(USER_OBJS)
 	$(call msg,LINK,$@)
@@ -132,15 +132,20 @@ $(BUILD)/bench/hooks.bpf.o: bench/hooks.bpf.c vmlinux/vmlinux.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The package lists live in ./setup, which runs on a machine without make.
 deps:
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES) \
-		$(IMAGE_PACKAGES) $(BENCH_PACKAGES) $(VM_PACKAGES)
+	./setup deps
 
-test: test-unit test-integration test-image
+deps-test:
+	./setup deps test
+
+test: test-unit test-integration test-image test-package test-setup
 
 test-unit: $(UNIT_BINS)
 	$(Q)tests/run-unit $(UNIT_BINS)
+	$(Q)mkdir -p $(BUILD) && completion/test > $(BUILD)/completion-test.log 2>&1 || \
+		{ cat $(BUILD)/completion-test.log; exit 1; }
+	$(Q)printf '== completion/test\n%s\n' "$$(tail -n 1 $(BUILD)/completion-test.log)"
 
 test-integration: $(BUILD)/claude-bpf $(TOOL_BINS)
 	$(Q)BUILD=$(BUILD) tests/integration/run
@@ -157,6 +162,18 @@ vmtest: $(BUILD)/claude-bpf $(TOOL_BINS)
 # claude-bpf run (root; a few minutes).
 test-image: $(BUILD)/claude-bpf
 	$(Q)CBPF=$(CURDIR)/$(BUILD)/claude-bpf tests/integration/image-build.sh
+
+# The Debian package: built, lintian, then installed with apt into a fresh
+# Debian root, upgraded, refused an ABI change, removed and purged there
+# with a policy really loaded (root).
+test-package: $(BUILD)/claude-bpf
+	$(Q)BUILD=$(BUILD) tests/setup/package.sh
+
+# The README's first set-up command in a fresh Debian root, then Claude
+# Code's version from claude-bpf run there (root; after test-image, whose
+# base it reuses).
+test-setup: $(BUILD)/claude-bpf
+	$(Q)BUILD=$(BUILD) tests/setup/readme.sh
 
 # libFuzzer targets (clang), each run FUZZ_RUNS times from its seed corpus
 # (copied, so the corpus in the repository stays as it is).
@@ -205,104 +222,68 @@ vmlinux:
 # make image [IMAGE=claude-sandbox:latest] [BASE=IMAGE|debootstrap]
 #            [REBUILD_BASE=1] [NO_CACHE=1]
 #            [CLAUDE_CODE_VERSION=X.Y.Z] [CLAUDE_CODE_INSTALL=npm|official]
-# The base is Debian's trixie-slim from the registry; when the registry cannot
-# supply it (or with BASE=debootstrap) the base is made here with debootstrap
-# from the Debian mirror this machine's apt uses, and kept as $(BASE_LOCAL)
-# (remade by `make image-base`, or by REBUILD_BASE=1). The host's extra CA
-# certificates ($(IMAGE_CA_DIR)/*.crt) are trusted by the build and the image.
-IMAGE        ?= claude-sandbox:latest
-BASE         ?= docker.io/library/debian:trixie-slim
-BASE_LOCAL   ?= localhost/claude-sandbox-base:trixie
-IMAGE_SUITE  ?= trixie
-IMAGE_CA_DIR ?= /usr/local/share/ca-certificates
-IMAGE_CTX    := $(BUILD)/image
-IMAGE_ROOTFS := $(BUILD)/image-rootfs
-PODMAN       ?= podman
-IMAGE_VERBOSE := $(filter 1,$(V))
-# Not $(MAKE) itself in the recipe: `make -n image` would then run it.
-IMAGE_SUBMAKE = $(MAKE) --no-print-directory
+# The recipe is image/build (installed, `claude-bpf image` runs it): the base
+# is Debian's trixie-slim from the registry, or made here with debootstrap
+# when the registry cannot supply it (or with BASE=debootstrap) and kept as
+# BASE_LOCAL (remade by `make image-base`, or by REBUILD_BASE=1). The host's
+# extra CA certificates are trusted by the build and the image.
+IMAGE ?= claude-sandbox:latest
+BASE  ?= docker.io/library/debian:trixie-slim
+# The first Debian mirror in this machine's apt sources, for vmtest.
+DEBIAN_MIRROR ?= $(shell image/build --print-mirror)
 
-# The first Debian mirror (and security mirror) in this machine's apt sources.
-APT_URIS = { sed -n 's/^[[:space:]]*deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\).*/\2/p' \
-	/etc/apt/sources.list /etc/apt/sources.list.d/*.list; \
-	sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources; } 2>/dev/null | tr ' ' '\n'
-DEBIAN_MIRROR ?= $(or $(shell $(APT_URIS) | sed -nE 's|^(https?://.*/debian)/?$$|\1|p' | head -n 1),http://deb.debian.org/debian)
-DEBIAN_SECURITY_MIRROR ?= $(or $(shell $(APT_URIS) | sed -nE 's|^(https?://.*/debian-security)/?$$|\1|p' | head -n 1),http://deb.debian.org/debian-security)
-
-# podman: a CONTAINERS_CONF from the environment or the command line wins.
-# Otherwise podman/containers.conf (runc, no default ulimits) is used where
-# podman's own defaults cannot start a container: cgroups not pure v2 (crun
-# refuses hybrid mode), or root without CAP_SYS_RESOURCE (podman's default
-# ulimits then fail with "error setting rlimits").
-ifeq ($(origin CONTAINERS_CONF),undefined)
-PODMAN_CONF_NEEDED := $(shell [ "$$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" != cgroup2fs ] || \
-	{ [ "$$(id -u)" = 0 ] && [ $$(( 0x$$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status) >> 24 & 1 )) = 0 ]; } && echo yes)
-PODMAN_ENV := $(if $(PODMAN_CONF_NEEDED),CONTAINERS_CONF=$(CURDIR)/podman/containers.conf)
-endif
-
+IMAGE_ARGS = --image '$(IMAGE)' --base '$(BASE)' $(if $(filter 1,$(REBUILD_BASE)),--rebuild-base) \
+	$(if $(NO_CACHE),--no-cache) $(if $(filter 1,$(V)),-v) \
+	$(if $(CLAUDE_CODE_VERSION),--claude-code-version '$(CLAUDE_CODE_VERSION)') \
+	$(if $(CLAUDE_CODE_INSTALL),--claude-code-install '$(CLAUDE_CODE_INSTALL)')
 image:
-	$(Q)base='$(BASE)'; \
-	if [ "$$base" != debootstrap ] && ! $(PODMAN_ENV) $(PODMAN) image exists "$$base" && \
-	   ! $(PODMAN_ENV) $(PODMAN) pull "$$base" >/dev/null; then \
-		printf '  %-8s %s\n' BASE "no $$base from the registry: making the base with debootstrap"; \
-		base=debootstrap; \
-	fi; \
-	if [ "$$base" = debootstrap ]; then \
-		if [ "$(REBUILD_BASE)" = 1 ] || ! $(PODMAN_ENV) $(PODMAN) image exists $(BASE_LOCAL); then \
-			$(IMAGE_SUBMAKE) image-base || exit 1; \
-		fi; \
-		base=$(BASE_LOCAL); \
-	fi; \
-	rm -rf $(IMAGE_CTX) && mkdir -p $(IMAGE_CTX)/ca && \
-	if [ -d $(IMAGE_CA_DIR) ]; then \
-		find -L $(IMAGE_CA_DIR) -type f -name '*.crt' -exec install -m 0644 {} $(IMAGE_CTX)/ca/ \; || exit 1; \
-	fi; \
-	printf '  %-8s %s\n' IMAGE "$(IMAGE) on $$base, $$(ls $(IMAGE_CTX)/ca | wc -l) extra CA certificate(s)$(if $(IMAGE_VERBOSE),, (log: $(BUILD)/image.log))"; \
-	$(PODMAN_ENV) $(PODMAN) build -f Containerfile -t $(IMAGE) --build-arg BASE="$$base" \
-		$(if $(CLAUDE_CODE_VERSION),--build-arg CLAUDE_CODE_VERSION=$(CLAUDE_CODE_VERSION)) \
-		$(if $(CLAUDE_CODE_INSTALL),--build-arg CLAUDE_CODE_INSTALL=$(CLAUDE_CODE_INSTALL)) \
-		$(if $(NO_CACHE),--no-cache) $(IMAGE_CTX) $(if $(IMAGE_VERBOSE),,> $(BUILD)/image.log 2>&1) || \
-		{ $(if $(IMAGE_VERBOSE),,tail -n 40 $(BUILD)/image.log; echo "podman build failed; the whole log is $(BUILD)/image.log";) exit 1; }
+	$(Q)IMAGE_WORKDIR=$(CURDIR)/$(BUILD) $(if $(BASE_LOCAL),BASE_LOCAL='$(BASE_LOCAL)') image/build $(IMAGE_ARGS)
 
 image-base:
-	$(call msg,DEBOOT,$(BASE_LOCAL) from $(DEBIAN_MIRROR))
-	$(Q)mkdir -p $(BUILD)
-	$(Q)rm -rf --one-file-system $(IMAGE_ROOTFS)
-	$(Q)debootstrap --variant=minbase $(IMAGE_SUITE) $(IMAGE_ROOTFS) $(DEBIAN_MIRROR) \
-		$(if $(IMAGE_VERBOSE),,> $(BUILD)/debootstrap.log 2>&1) || \
-		{ $(if $(IMAGE_VERBOSE),,tail -n 20 $(BUILD)/debootstrap.log;) rm -rf --one-file-system $(IMAGE_ROOTFS); exit 1; }
-	$(Q)printf '%s\n' 'Types: deb' 'URIs: $(DEBIAN_MIRROR)' 'Suites: $(IMAGE_SUITE) $(IMAGE_SUITE)-updates' \
-		'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
-		$(if $(DEBIAN_SECURITY_MIRROR),'' 'Types: deb' 'URIs: $(DEBIAN_SECURITY_MIRROR)' 'Suites: $(IMAGE_SUITE)-security' \
-		'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg') \
-		> $(IMAGE_ROOTFS)/etc/apt/sources.list.d/debian.sources
-	$(Q)rm -f $(IMAGE_ROOTFS)/etc/apt/sources.list $(IMAGE_ROOTFS)/etc/hostname
-	$(Q): > $(IMAGE_ROOTFS)/etc/resolv.conf
-	$(Q)rm -rf $(IMAGE_ROOTFS)/var/cache/apt/archives/*.deb $(IMAGE_ROOTFS)/var/lib/apt/lists/* \
-		$(IMAGE_ROOTFS)/var/log/*.log $(IMAGE_ROOTFS)/var/log/apt/*
-	$(call msg,IMPORT,$(BASE_LOCAL))
-	$(Q)tar --numeric-owner -C $(IMAGE_ROOTFS) -c . | \
-		$(PODMAN_ENV) $(PODMAN) import -q --change 'CMD ["/bin/bash"]' - $(BASE_LOCAL) >/dev/null
-	$(Q)rm -rf --one-file-system $(IMAGE_ROOTFS)
+	$(Q)IMAGE_WORKDIR=$(CURDIR)/$(BUILD) $(if $(BASE_LOCAL),BASE_LOCAL='$(BASE_LOCAL)') image/build --base-only $(if $(filter 1,$(V)),-v)
 
 SYSCONFDIR ?= /etc
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+COMPLETIONSDIR ?= $(PREFIX)/share/bash-completion/completions
 
-# The allowlist is configuration: an edited one is never overwritten.
+# The allowlist is configuration: an edited one is never overwritten. Into
+# the system itself (no DESTDIR), podman's drop-in is linked where podman's
+# defaults cannot start a container; the Debian package does that in its
+# postinst.
 install: $(BUILD)/claude-bpf
 	install -D -m 0755 $(BUILD)/claude-bpf $(DESTDIR)$(PREFIX)/sbin/claude-bpf
 	install -D -m 0644 man/claude-bpf.8 $(DESTDIR)$(PREFIX)/share/man/man8/claude-bpf.8
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' systemd/claude-bpf.service \
 		> $(DESTDIR)$(UNITDIR)/claude-bpf.service
-	install -D -m 0644 allowed-hosts.conf $(DESTDIR)$(PREFIX)/share/claude-bpf/allowed-hosts.conf
+	install -D -m 0644 completion/claude-bpf $(DESTDIR)$(COMPLETIONSDIR)/claude-bpf
+	install -D -m 0644 allowed-hosts.conf $(DESTDIR)$(DATADIR)/allowed-hosts.conf
+	install -D -m 0755 image/build $(DESTDIR)$(DATADIR)/image/build
+	install -D -m 0644 Containerfile $(DESTDIR)$(DATADIR)/image/Containerfile
+	install -D -m 0755 podman/containers-conf $(DESTDIR)$(DATADIR)/podman/containers-conf
+	install -D -m 0644 podman/containers.conf $(DESTDIR)$(DATADIR)/podman/containers.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/claude-bpf/allowed-hosts.conf || \
 		install -D -m 0644 allowed-hosts.conf $(DESTDIR)$(SYSCONFDIR)/claude-bpf/allowed-hosts.conf
+	$(if $(DESTDIR),,$(DATADIR)/podman/containers-conf install)
 
 uninstall:
+	$(if $(DESTDIR),,$(DATADIR)/podman/containers-conf remove)
 	rm -f $(DESTDIR)$(PREFIX)/sbin/claude-bpf $(DESTDIR)$(PREFIX)/share/man/man8/claude-bpf.8 \
-		$(DESTDIR)$(UNITDIR)/claude-bpf.service \
-		$(DESTDIR)$(PREFIX)/share/claude-bpf/allowed-hosts.conf
+		$(DESTDIR)$(UNITDIR)/claude-bpf.service $(DESTDIR)$(COMPLETIONSDIR)/claude-bpf
+	rm -rf $(DESTDIR)$(DATADIR)
+
+# The Debian package (debian/), built the Debian way from a copy of this
+# tree without its build folders, into $(BUILD)/: dpkg-buildpackage writes
+# beside the source folder.
+DEB_DIR := $(BUILD)/deb
+deb:
+	$(call msg,DEB,$(BUILD)/claude-bpf_$(VERSION)_$(shell dpkg --print-architecture).deb)
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/claude-bpf-$(VERSION)
+	$(Q)tar -C $(CURDIR) --exclude=./.git --exclude='./build*' -c . | tar -C $(DEB_DIR)/claude-bpf-$(VERSION) -x
+	$(Q)cd $(DEB_DIR)/claude-bpf-$(VERSION) && dpkg-buildpackage -us -uc -b $(if $(filter 1,$(V)),,> ../build.log 2>&1) || \
+		{ $(if $(filter 1,$(V)),,tail -n 40 ../build.log; echo "dpkg-buildpackage failed; the whole log: $(DEB_DIR)/build.log";) exit 1; }
+	$(Q)mv $(DEB_DIR)/*.deb $(DEB_DIR)/*.changes $(DEB_DIR)/*.buildinfo $(BUILD)/
+	$(Q)rm -rf $(DEB_DIR)/claude-bpf-$(VERSION)
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -56,12 +56,15 @@ static void print_errors(const struct cbpf_errors *e)
 
 /* Opens CONF and resolves every name (each must answer). Errors are
  * printed; returns 0 or 1. grace_s < 0: the addresses never expire. */
-static int open_source(const char *path, int grace_s, struct cbpf_source *src)
+/* Reads and parses `path`, then resolves its names unless `resolve` is
+ * false (check --no-resolve: names then give no rules). */
+static int open_source(const char *path, int grace_s, bool resolve,
+		       struct cbpf_source *src)
 {
 	struct cbpf_errors errs = {};
 	int err = cbpf_source_open(src, path, &errs);
 
-	if (!err) {
+	if (!err && resolve) {
 		err = cbpf_source_resolve(src, NULL, grace_s, &errs);
 		if (err > 0)
 			err = -EINVAL;
@@ -368,7 +371,7 @@ int cmd_load(int argc, char **argv)
 		return 1;
 	}
 
-	if (conf ? open_source(conf, no_refresh ? -1 : grace, &src) ||
+	if (conf ? open_source(conf, no_refresh ? -1 : grace, true, &src) ||
 		   compile_source(&src, &rs)
 		 : builtin_ruleset(builtin == 'I', &rs))
 		goto out;
@@ -739,19 +742,25 @@ int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "no-resolve", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct cbpf_ruleset rs = {};
 	struct cbpf_source src;
-	bool json = false;
+	bool json = false, resolve = true;
+	size_t nhosts;
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jnh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = cbpf_json = true; break;
+		case 'n': resolve = false; break;
 		case 'h':
-			printf("usage: claude-bpf check [--json] CONF\n");
+			printf("usage: claude-bpf check [--json] [--no-resolve] CONF\n\n"
+			       "Parses CONF and resolves its hostnames, prints the rules it would\n"
+			       "load and changes nothing. --no-resolve only parses: hostnames give\n"
+			       "no rules and are counted instead.\n");
 			return 0;
 		default:
 			return cbpf_usage_error("check", "invalid option");
@@ -759,16 +768,27 @@ int cmd_check(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return cbpf_usage_error("check", "give one CONF file");
-	rc = open_source(argv[optind], -1, &src) || compile_source(&src, &rs);
+	rc = open_source(argv[optind], -1, resolve, &src);
+	if (!rc && !resolve && (rc = cbpf_source_compile_literal(&src, &rs)))
+		cbpf_error("cannot compile '%s': %s", src.path, strerror(-rc));
+	else if (!rc && resolve)
+		rc = compile_source(&src, &rs);
+	nhosts = src.nhosts;
 	cbpf_source_free(&src);
 	if (rc)
 		return 1;
 	if (json) {
 		printf("{\"rules\":[");
 		print_rules(&rs, true);
-		printf("]}\n");
+		printf("]");
+		if (!resolve)
+			printf(",\"unresolved_hosts\":%zu", nhosts);
+		printf("}\n");
 	} else {
-		printf("%s: %zu rules\n", argv[optind], rs.n);
+		printf("%s: %zu rules", argv[optind], rs.n);
+		if (!resolve)
+			printf(", %zu hostnames not resolved (--no-resolve)", nhosts);
+		printf("\n");
 		print_rules(&rs, false);
 	}
 	cbpf_ruleset_free(&rs);

@@ -1,12 +1,34 @@
 /* claude-bpf: hold a cgroup's network to an allowlist with eBPF. The entry
  * point dispatches to one handler per subcommand. */
+#include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include "claude_bpf.h"
 #include "commands.h"
 #include "log.h"
 
-#define CBPF_VERSION "0.1.0"
+/* Both given by the Makefile: debian/changelog's version, and where
+ * `make install` put the image recipe. */
+#ifndef CBPF_VERSION
+#define CBPF_VERSION "unknown"
+#endif
+#ifndef CBPF_DATADIR
+#define CBPF_DATADIR "/usr/local/share/claude-bpf"
+#endif
+#define CBPF_IMAGE_BUILD CBPF_DATADIR "/image/build"
+
+/* `claude-bpf image`: the installed image recipe, run with our arguments. */
+static int cmd_image(int argc, char **argv)
+{
+	argv[0] = (char *)CBPF_IMAGE_BUILD;
+	(void)argc;
+	execv(CBPF_IMAGE_BUILD, argv);
+	cbpf_error("cannot run the image recipe '%s': %s%s", CBPF_IMAGE_BUILD,
+		   strerror(errno), errno == ENOENT ? " (from the source tree: make image)" : "");
+	return 1;
+}
 
 static const struct {
 	const char *name;
@@ -21,6 +43,7 @@ static const struct {
 	{ "check",  cmd_check,  "parse and resolve a file, change nothing: check CONF" },
 	{ "exec",   cmd_exec,   "run a command inside a policy: exec [--policy NAME] -- CMD" },
 	{ "selftest", cmd_selftest, "try every escape route from inside a policy: selftest [--policy NAME] [--json]" },
+	{ "image",  cmd_image,  "build the agent's image with podman: image [--base IMAGE|debootstrap]" },
 };
 
 static void help(void)
@@ -51,7 +74,11 @@ int main(int argc, char **argv)
 			help();
 			return 0;
 		} else if (!strcmp(argv[i], "--version")) {
-			printf("claude-bpf " CBPF_VERSION "\n");
+			/* The ABI of the pinned maps: the Debian package
+			 * reads it to refuse an upgrade that changes it
+			 * while a policy is loaded. */
+			printf("claude-bpf " CBPF_VERSION " (pinned map ABI %d)\n",
+			       CBPF_ABI_VERSION);
 			return 0;
 		} else
 			return cbpf_usage_error(NULL, "unknown option '%s'", argv[i]);

@@ -197,6 +197,23 @@ int cbpf_source_compile(const struct cbpf_source *s, struct cbpf_ruleset *out)
 				  (const uint8_t (*)[16])s->servers, s->nservers, out);
 }
 
+int cbpf_source_compile_literal(const struct cbpf_source *s, struct cbpf_ruleset *out)
+{
+	struct cbpf_conf lit = s->conf;
+	int err;
+
+	lit.n = 0;
+	if (!(lit.entries = calloc(s->conf.n ? s->conf.n : 1, sizeof(*lit.entries))))
+		return -ENOMEM;
+	for (size_t i = 0; i < s->conf.n; i++)
+		if (!s->conf.entries[i].is_host)
+			lit.entries[lit.n++] = s->conf.entries[i];
+	err = cbpf_rules_compile(&lit, NULL, 0, (const uint8_t (*)[16])s->servers,
+				 s->nservers, out);
+	free(lit.entries);
+	return err;
+}
+
 void cbpf_source_free(struct cbpf_source *s)
 {
 	if (s->res)

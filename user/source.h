@@ -55,6 +55,10 @@ int cbpf_source_resolve(struct cbpf_source *s, const bool *due, int grace_s,
 /* The rules of the file with the current answers. */
 int cbpf_source_compile(const struct cbpf_source *s, struct cbpf_ruleset *out);
 
+/* The rules of the file's addresses and CIDRs alone: its hostnames give
+ * none, unresolved (check --no-resolve). */
+int cbpf_source_compile_literal(const struct cbpf_source *s, struct cbpf_ruleset *out);
+
 /* When host i should be resolved again after a good answer. */
 uint64_t cbpf_source_next_refresh(const struct cbpf_source *s, size_t i);
 

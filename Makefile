@@ -155,7 +155,7 @@ test-integration: $(BUILD)/claude-bpf $(TOOL_BINS)
 # build (root). KERNEL: 6.1 (Debian 12), 6.12 (Debian 13), or a package
 # linux-image-*-cloud-amd64; see vmtest/README.md.
 KERNEL ?= 6.1 6.12
-vmtest: $(BUILD)/claude-bpf $(TOOL_BINS)
+vmtest: $(BUILD)/claude-bpf $(TOOL_BINS) deb
 	$(Q)BUILD=$(BUILD) DEBIAN_MIRROR=$(DEBIAN_MIRROR) vmtest/run $(KERNEL)
 
 # The real image, built from scratch, and Claude Code run in it by
@@ -252,7 +252,8 @@ COMPLETIONSDIR ?= $(PREFIX)/share/bash-completion/completions
 # postinst.
 install: $(BUILD)/claude-bpf
 	install -D -m 0755 $(BUILD)/claude-bpf $(DESTDIR)$(PREFIX)/sbin/claude-bpf
-	install -D -m 0644 man/claude-bpf.8 $(DESTDIR)$(PREFIX)/share/man/man8/claude-bpf.8
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8
+	sed '1s/"claude-bpf [^"]*"/"claude-bpf $(VERSION)"/' man/claude-bpf.8 > $(DESTDIR)$(PREFIX)/share/man/man8/claude-bpf.8
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' systemd/claude-bpf.service \
 		> $(DESTDIR)$(UNITDIR)/claude-bpf.service
@@ -280,8 +281,8 @@ deb:
 	$(call msg,DEB,$(BUILD)/claude-bpf_$(VERSION)_$(shell dpkg --print-architecture).deb)
 	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/claude-bpf-$(VERSION)
 	$(Q)tar -C $(CURDIR) --exclude=./.git --exclude='./build*' -c . | tar -C $(DEB_DIR)/claude-bpf-$(VERSION) -x
-	$(Q)cd $(DEB_DIR)/claude-bpf-$(VERSION) && dpkg-buildpackage -us -uc -b $(if $(filter 1,$(V)),,> ../build.log 2>&1) || \
-		{ $(if $(filter 1,$(V)),,tail -n 40 ../build.log; echo "dpkg-buildpackage failed; the whole log: $(DEB_DIR)/build.log";) exit 1; }
+	$(Q)cd $(DEB_DIR)/claude-bpf-$(VERSION) && dpkg-buildpackage -us -uc -b $(if $(filter 1,$(V)),,> $(CURDIR)/$(DEB_DIR)/build.log 2>&1) || \
+		{ $(if $(filter 1,$(V)),,tail -n 40 $(CURDIR)/$(DEB_DIR)/build.log; echo "dpkg-buildpackage failed; the whole log: $(DEB_DIR)/build.log";) exit 1; }
 	$(Q)mv $(DEB_DIR)/*.deb $(DEB_DIR)/*.changes $(DEB_DIR)/*.buildinfo $(BUILD)/
 	$(Q)rm -rf $(DEB_DIR)/claude-bpf-$(VERSION)
 

@@ -43,11 +43,11 @@ else
 fi
 
 # lintian: no error and no warning; what it says at lower levels is shown.
-out=$(lintian --info --display-info "$DEB" 2>&1)
+out=$(lintian --display-info "$DEB" 2>&1 | grep -E '^[A-Z]: ')
 if grep -qE '^[EW]: ' <<<"$out"; then
 	fail "lintian: no error or warning" "$out"
 else
-	ok "lintian: no error or warning${out:+ ($(grep -c . <<<"$out") notes: $(awk '{print $3}' <<<"$out" | sort -u | tr '\n' ' '))}"
+	ok "lintian: no error or warning${out:+ (info: $(awk '{print $3}' <<<"$out" | sort -u | tr '\n' ' '))}"
 fi
 
 # repack OUT VERSION [ABI]: this package with another version (and ABI).
@@ -78,7 +78,7 @@ target_ns || { fail "the target namespace"; finish; }
 # keeps its lock and state, lives as long as the session). Each step prints
 # "STEP name: result"; the checks below read them.
 t1=$SECONDS
-out=$(in_root "$R" /bin/bash -c '
+cat >"$R/root/life.sh" <<'EOF'
 	cd /root
 	policy=$1 version=$2
 	step() { printf "STEP %s: %s\n" "$1" "$2"; }
@@ -123,7 +123,6 @@ out=$(in_root "$R" /bin/bash -c '
 	dpkg -i claude-bpf_next.deb >dpkg-next.log 2>&1
 	step upgrade "$? $(dpkg_status)"
 	step upgrade-enforced "$(enforced)"
-	step upgrade-version "$(claude-bpf --version)"
 
 	dpkg -i claude-bpf_abi.deb >dpkg-abi.log 2>&1
 	step abi "$? $(dpkg_status)"
@@ -147,7 +146,8 @@ out=$(in_root "$R" /bin/bash -c '
 	DEBIAN_FRONTEND=noninteractive apt-get purge -y -q claude-bpf >purge.log 2>&1
 	step purge "$? $( [ -e /etc/claude-bpf/allowed-hosts.conf ] && echo kept || echo gone)"
 	tail -n 5 apt.log dpkg-abi.log remove-busy.log remove.log | sed "s/^/LOG /"
-	' in_root "$POLICY" "$VERSION" 2>&1)
+EOF
+out=$(in_root "$R" /bin/bash /root/life.sh "$POLICY" "$VERSION" 2>&1)
 printf '%s\n' "$out" >"$FRESH_DIR/package.log"
 t_life=$((SECONDS - t1))
 # Whatever failed above, nothing of the test's policy stays loaded.
@@ -183,11 +183,10 @@ if [[ $(get dropin) == *needed=yes ]]; then
 else
 	expect dropin "none needed=no" "no podman drop-in where this machine does not need it"
 fi
-expect image-help "*image/build*" "claude-bpf image runs the installed recipe"
+expect image-help "Builds the agent's image*" "claude-bpf image runs the installed recipe (its --help)"
 expect loaded "allowed denied allowed denied" "a policy loaded from the package's claude-bpf enforces (IPv4, IPv6)"
 expect upgrade "0 install ok installed $VERSION+1" "an upgrade with the same ABI installs"
 expect upgrade-enforced "allowed denied allowed denied" "... and the loaded policy stays enforced"
-expect upgrade-version "claude-bpf $VERSION+1 *" "... and the new claude-bpf is installed"
 expect abi "1 install ok installed $VERSION+1" "an upgrade that changes the ABI while a policy is loaded is refused"
 expect abi-message "1" "... with a message that names the ABI"
 expect abi-enforced "allowed denied allowed denied" "... and the loaded policy stays enforced"

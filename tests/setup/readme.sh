@@ -46,7 +46,7 @@ tar -C "$ROOT" --exclude=./.git --exclude='./build*' -c . | tar -C "$R/srv/claud
 if podman image exists "$BASE_LOCAL"; then
 	mkdir -p "$R/var/lib/containers/storage"
 	if podman save -q -o "$T/base.tar" "$BASE_LOCAL" &&
-		podman --root "$R/var/lib/containers/storage" --runroot "$T/runroot" load -q -i "$T/base.tar" >/dev/null; then
+		podman --root "$R/var/lib/containers/storage" --runroot "$T/runroot" load -q -i "$T/base.tar" >/dev/null 2>&1; then
 		ok "the image's base $BASE_LOCAL is taken from this machine"
 	else
 		fail "the image's base $BASE_LOCAL is taken from this machine"
@@ -70,18 +70,21 @@ fi
 # the agent's version from the sandbox. The selftest of run aims at a
 # namespace host made here (nothing listens there; the policy denies it).
 target_ns || { fail "the selftest's target namespace"; finish; }
-out=$(in_root "$R" /bin/bash -c '
-	set -e
-	printf "# a test allowlist: no hostnames (no DNS here)\n10.231.9.3:443\n[fd42:231:9::3]:443\n" \
-		>/etc/claude-bpf/test.conf
-	claude-bpf --version
-	claude-bpf load --name '"$POLICY"' --no-refresh /etc/claude-bpf/test.conf
-	mkdir -p /root/work && cd /root/work
-	rc=0
-	claude-bpf run --policy '"$POLICY"' --selftest-target 10.231.9.2 --selftest-target fd42:231:9::2 \
-		--shell -- -c "claude --version" || rc=$?
-	claude-bpf unload --force '"$POLICY"'
-	exit $rc' 2>&1)
+cat >"$R/root/run.sh" <<'EOF'
+set -e
+policy=$1
+printf "# a test allowlist: no hostnames (no DNS here)\n10.231.9.3:443\n[fd42:231:9::3]:443\n" \
+	>/etc/claude-bpf/test.conf
+claude-bpf --version
+claude-bpf load --name "$policy" --no-refresh /etc/claude-bpf/test.conf
+mkdir -p /root/work && cd /root/work
+rc=0
+claude-bpf run --policy "$policy" --selftest-target 10.231.9.2 --selftest-target fd42:231:9::2 \
+	--shell -- -c "claude --version" || rc=$?
+claude-bpf unload --force "$policy"
+exit $rc
+EOF
+out=$(in_root "$R" /bin/bash /root/run.sh "$POLICY" 2>&1)
 rc=$?
 if ((rc == 0)) && [[ $out == *"claude-bpf $(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$ROOT/debian/changelog") "* ]] &&
 	grep -q "^$want" <<<"$out"; then

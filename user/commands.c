@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "config.h"
 #include "log.h"
+#include "podman_host.h"
 #include "policy.h"
 #include "resolve.h"
 #include "rules.h"
@@ -291,7 +292,7 @@ int cmd_load(int argc, char **argv)
 	struct passwd *pw = NULL;
 	enum cbpf_cgroup_manager mgr = CBPF_CGM_CGROUPFS;
 	int builtin = 0, c, err, rc = 1, grace = CBPF_DEFAULT_GRACE_S;
-	bool foreground = false, no_refresh = false;
+	bool foreground = false, no_refresh = false, ask_podman = false;
 	char mount[PATH_MAX], path[PATH_MAX], pparent[PATH_MAX], *end;
 	struct cbpf_source src = {};
 	struct cbpf_ruleset rs = {};
@@ -322,9 +323,11 @@ int cmd_load(int argc, char **argv)
 				mgr = CBPF_CGM_CGROUPFS;
 			else if (strcmp(optarg, "systemd") == 0)
 				mgr = CBPF_CGM_SYSTEMD;
+			else if (strcmp(optarg, "podman") == 0)
+				ask_podman = true;
 			else
 				return cbpf_usage_error("load", "unknown cgroup manager '%s' "
-							"(cgroupfs or systemd)", optarg);
+							"(cgroupfs, systemd or podman)", optarg);
 			break;
 		case 'I': case 'N':
 			if (builtin && builtin != c)
@@ -333,10 +336,12 @@ int cmd_load(int argc, char **argv)
 			break;
 		case 'h':
 			printf("usage: claude-bpf load [--name NAME] [--cgroup-parent PATH]\n"
-			       "                      [--cgroup-manager cgroupfs|systemd] [--user USER]\n"
+			       "                      [--cgroup-manager cgroupfs|systemd|podman] [--user USER]\n"
 			       "                      [--foreground | --no-refresh] [--grace SECONDS]\n"
 			       "                      [--selftest-target ADDR]...\n"
 			       "                      (CONF | --internet | --none)\n"
+			       "--cgroup-manager: how podman places containers (default cgroupfs;\n"
+			       "  podman: ask this machine's rootful podman, as the service does)\n"
 			       "--user: for USER's rootless podman (systemd cgroup manager)\n"
 			       "--foreground: stay and refresh hostnames (for systemd)\n"
 			       "--no-refresh: resolve once; the addresses never expire\n"
@@ -364,8 +369,23 @@ int cmd_load(int argc, char **argv)
 			return cbpf_usage_error("load", "unknown user '%s'", user);
 		mgr = CBPF_CGM_SYSTEMD;   /* rootless podman places containers with systemd */
 	}
+	if (user && ask_podman)
+		return cbpf_usage_error("load", "--cgroup-manager podman asks root's podman; "
+					"with --user, USER's podman uses systemd");
 	if (cbpf_need_root("load"))
 		return 1;
+	if (ask_podman) {
+		bool systemd, rootless;
+
+		/* Without podman there are no containers to place: `exec`
+		 * is served by either, and cgroupfs is the default. */
+		err = cbpf_podman_host(&systemd, &rootless);
+		if (err && err != -ENOENT) {
+			cbpf_podman_host_error(err);
+			return 1;
+		}
+		mgr = !err && systemd ? CBPF_CGM_SYSTEMD : CBPF_CGM_CGROUPFS;
+	}
 	if ((err = cbpf_lock_global()) < 0) {
 		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-err));
 		return 1;

@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "log.h"
 #include "podman.h"
+#include "podman_host.h"
 #include "runstate.h"
 #include "selftest.h"
 #include "store.h"
@@ -29,49 +30,12 @@ static const char *const pass_env[] = {
 	"TERM", "COLORTERM", "LANG", "NO_COLOR",
 };
 
-/* Runs argv, its stdout into `out` (NUL-terminated, trailing newline cut),
- * stderr passed through. Returns the exit status, or -errno. */
-static int capture(char *const *argv, char *out, size_t len)
-{
-	int pipefd[2], status;
-	size_t used = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC))
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		dup2(pipefd[1], STDOUT_FILENO);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while ((n = read(pipefd[0], out + used, len - 1 - used)) > 0 && used + (size_t)n < len - 1)
-		used += (size_t)n;
-	if (n > 0)
-		used += (size_t)n;
-	close(pipefd[0]);
-	out[used] = '\0';
-	while (used && (out[used - 1] == '\n' || out[used - 1] == '\r'))
-		out[--used] = '\0';
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static void remove_container(const char *podman, const char *id)
 {
 	char *argv[] = { (char *)podman, "rm", "--force", "--ignore", (char *)id, NULL };
 	char out[256];
 
-	capture(argv, out, sizeof(out));
+	cbpf_capture(argv, out, sizeof(out));
 }
 
 /* The enforcement cgroup of policy `name`, checked: as root through the
@@ -238,7 +202,7 @@ int cmd_run(int argc, char **argv)
 	struct cbpf_run r = { .podman = "podman", .image = CBPF_DEFAULT_IMAGE };
 	const char *name = "default", *bad, *env[sizeof(pass_env) / sizeof(pass_env[0]) + 1];
 	char here[PATH_MAX], cwd[PATH_MAX], home[PATH_MAX], git[PATH_MAX + 8], mount[PATH_MAX];
-	char enf[PATH_MAX], parent[PATH_MAX], info[256], id[256], pidbuf[64];
+	char enf[PATH_MAX], parent[PATH_MAX], id[256], pidbuf[64];
 	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
 	size_t ntargets = 0;
 	bool dry = false, systemd, skip_selftest = false;
@@ -300,23 +264,11 @@ int cmd_run(int argc, char **argv)
 	r.env = env;
 
 	/* Ask podman how it places containers; do not guess. */
-	{
-		char *info_argv[] = { "podman", "info", "--format",
-				      "{{.Host.CgroupManager}} {{.Host.Security.Rootless}}", NULL };
-
-		rc = capture(info_argv, info, sizeof(info));
-		if (rc == 127 || rc == -ENOENT) {
-			cbpf_error("podman is not installed (sudo apt-get install podman)");
-			return 1;
-		}
-		if (rc != 0) {
-			cbpf_error("'podman info' failed (exit %d); check that podman works: "
-				   "podman run --rm IMAGE true", rc);
-			return 1;
-		}
+	rc = cbpf_podman_host(&systemd, &r.rootless);
+	if (rc) {
+		cbpf_podman_host_error(rc);
+		return 1;
 	}
-	systemd = strncmp(info, "systemd", 7) == 0;
-	r.rootless = strstr(info, "true") != NULL;
 
 	if (!r.no_internet) {
 		if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
@@ -370,7 +322,7 @@ int cmd_run(int argc, char **argv)
 		cbpf_argv_free(&a);
 		return 1;
 	}
-	rc = capture(a.v, id, sizeof(id));
+	rc = cbpf_capture(a.v, id, sizeof(id));
 	cbpf_argv_free(&a);
 	if (rc != 0 || !*id || strchr(id, '\n')) {
 		cbpf_error("podman could not create the container (exit %d)", rc);
@@ -383,9 +335,9 @@ int cmd_run(int argc, char **argv)
 		char out[256];
 		long pid;
 
-		rc = capture(init_argv, out, sizeof(out));
+		rc = cbpf_capture(init_argv, out, sizeof(out));
 		if (rc == 0)
-			rc = capture(pid_argv, pidbuf, sizeof(pidbuf));
+			rc = cbpf_capture(pid_argv, pidbuf, sizeof(pidbuf));
 		pid = rc == 0 ? strtol(pidbuf, NULL, 10) : 0;
 		if (rc != 0 || pid <= 0 || !pid_inside((pid_t)pid, mount, enf)) {
 			remove_container("podman", id);

@@ -12,10 +12,11 @@
 # shellcheck disable=SC2016
 
 # `claude-bpf run` below uses policy default, which the package's unit loads
-# for the cgroupfs manager (load's default): the tests' containers.conf
-# gives podman that manager too (the guest's own podman uses systemd's; see
-# t_podman_systemd.sh for that one).
-PM_CGROUP_MANAGER=cgroupfs
+# where this machine's podman places containers (--cgroup-manager podman):
+# the guest's podman uses the systemd manager, so the policy is the slice
+# claudebpf-default.slice, and the tests' containers.conf gives podman that
+# manager too.
+PM_CGROUP_MANAGER=systemd
 # shellcheck source=../tests/integration/podman.sh
 . "$ROOT/tests/integration/podman.sh"
 
@@ -138,8 +139,8 @@ else
 		fail "the installed package's version is $(dpkg-query -W -f='${Version}' claude-bpf), not $PKG_VERSION"
 	elif [[ -z $unit ]]; then
 		fail "the package installs no claude-bpf.service: $(dpkg -L claude-bpf | tr '\n' ' ')"
-	elif ! grep -qx "ExecStart=$PKG_BIN load --foreground --name $PKG_POLICY $PKG_CONF" "$unit"; then
-		fail "$unit should start '$PKG_BIN load --foreground --name $PKG_POLICY $PKG_CONF': $(grep ExecStart "$unit")"
+	elif ! grep -qx "ExecStart=$PKG_BIN load --foreground --cgroup-manager podman --name $PKG_POLICY $PKG_CONF" "$unit"; then
+		fail "$unit should start '$PKG_BIN load --foreground --cgroup-manager podman --name $PKG_POLICY $PKG_CONF': $(grep ExecStart "$unit")"
 	elif ! dpkg-query -W -f='${Conffiles}' claude-bpf | grep -q "^ $PKG_CONF "; then
 		fail "$PKG_CONF is not a conffile: $(dpkg-query -W -f='${Conffiles}' claude-bpf)"
 	elif { run systemctl is-enabled claude-bpf; [[ $OUT != disabled ]]; }; then
@@ -198,8 +199,8 @@ if pkg_ready up; then
 	elif ! pm_setup; then
 		PM_STATE="the podman set-up failed"
 		fail "the podman set-up failed: see the messages above"
-	elif [[ $(podman info --format '{{.Host.CgroupManager}}' 2>&1) != cgroupfs ]]; then
-		fail "the tests' podman should use the cgroupfs manager: $(podman info --format '{{.Host.CgroupManager}}' 2>&1)"
+	elif [[ $(podman info --format '{{.Host.CgroupManager}}' 2>&1) != systemd ]]; then
+		fail "the guest's podman should use the systemd manager: $(podman info --format '{{.Host.CgroupManager}}' 2>&1)"
 	elif pkg_with pm_home_used; then
 		PM_POLICIES+=("$PKG_POLICY")
 		pm_new_home
@@ -212,8 +213,8 @@ if pkg_ready up; then
 		PM_ENV=()
 		if ((RC != 0)); then
 			fail "$PKG_BIN run failed: $(ran)"
-		elif [[ $OUT != "0::/${CGROUP_BASE#"$CGROUP2"/}/$PKG_POLICY/"*$'\n'"allowed=0"$'\n'"denied=1" ]]; then
-			fail "expected the container below /${CGROUP_BASE#"$CGROUP2"/}/$PKG_POLICY, allowed.test (10.231.2.20) reached and 10.231.2.11 refused (EPERM): $(ran)"
+		elif [[ $OUT != "0::/claudebpf.slice/claudebpf-$PKG_POLICY.slice/"*$'\n'"allowed=0"$'\n'"denied=1" ]]; then
+			fail "expected the container below /claudebpf.slice/claudebpf-$PKG_POLICY.slice, allowed.test (10.231.2.20) reached and 10.231.2.11 refused (EPERM): $(ran)"
 		else
 			expect_received srv tcp 10.231.2.20 8080 "$p_ok" &&
 				expect_nothing srv tcp 10.231.2.11 8080 "$p_no" && pass
@@ -246,8 +247,11 @@ if pkg_ready installed up; then
 			fail "after dpkg -r, $PKG_POLICY should no longer be loaded (prerm unloads every policy): $(ran)"
 		elif [[ -e /sys/fs/bpf/claude-bpf ]]; then
 			fail "after dpkg -r, /sys/fs/bpf/claude-bpf is still there: $(ls /sys/fs/bpf/claude-bpf)"
-		elif [[ -e $CGROUP_BASE/$PKG_POLICY ]]; then
-			fail "after dpkg -r, the enforcement cgroup $CGROUP_BASE/$PKG_POLICY is still there"
+		elif [[ -e $CGROUP2/claudebpf.slice/claudebpf-$PKG_POLICY.slice &&
+			-n $(bpftool cgroup show "$CGROUP2/claudebpf.slice/claudebpf-$PKG_POLICY.slice" 2>&1) ]]; then
+			# (systemd may keep the slice podman's container was in,
+			# or make it again: it must hold no program of ours.)
+			fail "after dpkg -r, programs are still attached to $CGROUP2/claudebpf.slice/claudebpf-$PKG_POLICY.slice: $(bpftool cgroup show "$CGROUP2/claudebpf.slice/claudebpf-$PKG_POLICY.slice" 2>&1)"
 		elif [[ ! -f $PKG_CONF ]] || ! grep -qx "allowed.test:8080" "$PKG_CONF"; then
 			fail "dpkg -r should keep the edited conffile $PKG_CONF: $(cat "$PKG_CONF" 2>&1)"
 		else

@@ -60,7 +60,7 @@ else
 	sed -e "s|/usr/local/sbin/claude-bpf|$CBPF|" \
 		-e "s|--name default /etc/claude-bpf/allowed-hosts.conf|--name $SV_POLICY $T/conf/svc.conf|" \
 		"$ROOT/systemd/claude-bpf.service" >"$SV_UNIT_FILE"
-	if ! grep -q "^ExecStart=$CBPF load --foreground --name $SV_POLICY $T/conf/svc.conf\$" "$SV_UNIT_FILE"; then
+	if ! grep -q "^ExecStart=$CBPF load --foreground --cgroup-manager podman --name $SV_POLICY $T/conf/svc.conf\$" "$SV_UNIT_FILE"; then
 		fail "systemd/claude-bpf.service has no ExecStart the test understands: $(grep ExecStart "$SV_UNIT_FILE")"
 	elif ! systemctl daemon-reload || ! run systemctl start "$SV_UNIT" || ((RC != 0)); then
 		fail "systemctl start $SV_UNIT failed: $(ran); $(systemctl status --no-pager "$SV_UNIT" 2>&1 | tail -n 5)"

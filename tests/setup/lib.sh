@@ -59,6 +59,8 @@ fresh_preconditions() {
 		command -v "$c" >/dev/null || skip_all "$1" "no $c (make deps-test installs it)"
 	done
 	T=$(mktemp -d "/var/tmp/cbt-fresh.XXXXXX")
+	# apt in the root drops to the user _apt, which must reach it.
+	chmod 755 "$T"
 	trap fresh_cleanup EXIT
 }
 
@@ -89,6 +91,8 @@ fresh_root() {
 	tar=$(fresh_tarball) || return 1
 	mkdir -p "$dir"
 	tar --numeric-owner -C "$dir" -xf "$tar"
+	# / of a machine, not the private folder debootstrap was given.
+	chmod 755 "$dir"
 	rm -f "$dir/etc/apt/sources.list"
 	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
 		[[ -f $f ]] && cp "$f" "$dir$f"
@@ -113,6 +117,9 @@ in_root() {
 	unshare --mount --pid --fork --propagation private -- /bin/bash -c '
 		set -e
 		d=$1; shift
+		# The root is a mount of its own, as / is on a machine (podman
+		# remounts it private when it unpacks a layer).
+		mount --bind "$d" "$d"
 		mount -t proc proc "$d/proc"
 		mount --rbind /sys "$d/sys"
 		mount --rbind /dev "$d/dev"

@@ -44,9 +44,15 @@ ok "a fresh $FRESH_SUITE minbase root, without make, a compiler, git, sudo or po
 mkdir -p "$R/srv/claude-bpf"
 tar -C "$ROOT" --exclude=./.git --exclude='./build*' -c . | tar -C "$R/srv/claude-bpf" -x
 if podman image exists "$BASE_LOCAL"; then
+	# Loaded by this machine's podman into the root's storage; its own
+	# state (libpod/), which names paths outside the root, is dropped.
+	# defaultNetworkBackend (netavark) stays: podman 4 takes a storage that
+	# already holds images for an old one, and would choose CNI, whose
+	# plugins Debian's podman does not pull in.
 	mkdir -p "$R/var/lib/containers/storage"
 	if podman save -q -o "$T/base.tar" "$BASE_LOCAL" &&
-		podman --root "$R/var/lib/containers/storage" --runroot "$T/runroot" load -q -i "$T/base.tar" >/dev/null 2>&1; then
+		podman --root "$R/var/lib/containers/storage" --runroot "$T/runroot" load -q -i "$T/base.tar" >/dev/null 2>&1 &&
+		rm -rf "$R/var/lib/containers/storage/libpod"; then
 		ok "the image's base $BASE_LOCAL is taken from this machine"
 	else
 		fail "the image's base $BASE_LOCAL is taken from this machine"
@@ -91,6 +97,21 @@ if ((rc == 0)) && [[ $out == *"claude-bpf $(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p'
 	ok "claude-bpf run --shell -- -c 'claude --version' prints $want ($((SECONDS - t0)) s from a fresh root)"
 else
 	fail "claude-bpf run --shell -- -c 'claude --version' prints $want" "exit $rc:" "$out"
+fi
+# The same command from a user with sudo runs itself again through sudo
+# (only its package step here: the rest is the same as root's).
+out=$(in_root "$R" /bin/bash -c '
+	set -e
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends sudo >/dev/null
+	useradd -m dev
+	echo "dev ALL=(ALL) NOPASSWD: ALL" >/etc/sudoers.d/dev
+	cd /srv/claude-bpf
+	SETUP_STOP_BEFORE=load runuser -u dev -- '"${cmds[0]}"' deps' 2>&1)
+rc=$?
+if ((rc == 0)) && grep -q '^==> apt-get install' <<<"$out"; then
+	ok "'${cmds[0]} deps' as a user with sudo runs itself through sudo"
+else
+	fail "'${cmds[0]} deps' as a user with sudo runs itself through sudo" "exit $rc:" "$out"
 fi
 # Whatever failed above, nothing of the test's policy stays loaded.
 if [[ -d /sys/fs/cgroup/unified/claude-bpf/$POLICY || -d /sys/fs/cgroup/claude-bpf/$POLICY ]]; then

@@ -95,7 +95,9 @@ fresh_root() {
 	chmod 755 "$dir"
 	rm -f "$dir/etc/apt/sources.list"
 	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-		[[ -f $f ]] && cp "$f" "$dir$f"
+		[[ -f $f ]] || continue
+		# The host's mirrors, for the root's own release.
+		sed "s/\b$(. /etc/os-release && echo "$VERSION_CODENAME")\b/$FRESH_SUITE/g" "$f" >"$dir$f"
 	done
 	cp /etc/apt/apt.conf.d/* "$dir/etc/apt/apt.conf.d/" 2>/dev/null
 	cp -L /etc/resolv.conf "$dir/etc/resolv.conf"

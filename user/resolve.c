@@ -2,6 +2,10 @@
  * and one poll loop drives them all; TTLs come back with the answers. */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+/* c-ares 1.34 (Debian 13) marks the query and parse calls used here as
+ * deprecated in favour of ares_dns_*, which 1.18 (Debian 12) lacks; they
+ * still work in both. */
+#define CARES_NO_DEPRECATED
 #include <ares.h>
 #include <errno.h>
 #include <poll.h>

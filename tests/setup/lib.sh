@@ -99,7 +99,11 @@ fresh_root() {
 		# The host's mirrors, for the root's own release.
 		sed "s/\b$(. /etc/os-release && echo "$VERSION_CODENAME")\b/$FRESH_SUITE/g" "$f" >"$dir$f"
 	done
-	cp /etc/apt/apt.conf.d/* "$dir/etc/apt/apt.conf.d/" 2>/dev/null
+	# This machine's own apt settings, not those a package ships (dpkg in
+	# the root would ask about a changed conffile).
+	for f in /etc/apt/apt.conf.d/*; do
+		dpkg -S "$f" >/dev/null 2>&1 || cp "$f" "$dir/etc/apt/apt.conf.d/"
+	done
 	cp -L /etc/resolv.conf "$dir/etc/resolv.conf"
 	if [[ -d /usr/local/share/ca-certificates ]]; then
 		mkdir -p "$dir/usr/local/share/ca-certificates"

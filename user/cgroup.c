@@ -175,7 +175,9 @@ bool cbpf_policy_name_valid(const char *name)
 {
 	size_t i;
 
-	if (!name)
+	/* "lock" is the runtime folder's lock file, beside the policies'
+	 * state files (/run/claude-bpf/NAME). */
+	if (!name || !strcmp(name, "lock"))
 		return false;
 	for (i = 0; name[i]; i++) {
 		char c = name[i];

@@ -363,7 +363,7 @@ int cmd_load(int argc, char **argv)
 		return cbpf_usage_error("load", "--foreground and --no-refresh exclude each other");
 	if (!cbpf_policy_name_valid(name))
 		return cbpf_usage_error("load", "invalid policy name '%s': use 1 to %d of "
-					"A-Z a-z 0-9 _", name, CBPF_NAME_MAX - 1);
+					"A-Z a-z 0-9 _, not 'lock'", name, CBPF_NAME_MAX - 1);
 	if (user) {
 		if (!(pw = getpwnam(user)))
 			return cbpf_usage_error("load", "unknown user '%s'", user);

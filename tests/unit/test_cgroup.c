@@ -156,6 +156,8 @@ static void test_policy_names(void **state)
 		{ "\xe2\x9c\x93", false },
 		{ "a\n", false },
 		{ "a@1000", false },
+		{ "lock", false },        /* /run/claude-bpf/lock */
+		{ "Lock", true },
 	};
 
 	(void)state;

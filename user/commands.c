@@ -55,10 +55,9 @@ static void print_errors(const struct cbpf_errors *e)
 		cbpf_error("%s", e->msg[i]);
 }
 
-/* Opens CONF and resolves every name (each must answer). Errors are
- * printed; returns 0 or 1. grace_s < 0: the addresses never expire. */
-/* Reads and parses `path`, then resolves its names unless `resolve` is
- * false (check --no-resolve: names then give no rules). */
+/* Opens CONF and resolves every name (each must answer), unless `resolve`
+ * is false (check --no-resolve). Errors are printed; returns 0 or 1.
+ * grace_s < 0: the addresses never expire. */
 static int open_source(const char *path, int grace_s, bool resolve,
 		       struct cbpf_source *src)
 {

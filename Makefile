@@ -161,7 +161,7 @@ vmtest: $(BUILD)/claude-bpf $(TOOL_BINS) deb
 # The real image, built from scratch, and Claude Code run in it by
 # claude-bpf run (root; a few minutes).
 test-image: $(BUILD)/claude-bpf
-	$(Q)CBPF=$(CURDIR)/$(BUILD)/claude-bpf tests/integration/image-build.sh
+	$(Q)BUILD=$(BUILD) CBPF=$(CURDIR)/$(BUILD)/claude-bpf tests/setup/image.sh
 
 # The Debian package: built, lintian, then installed with apt into a fresh
 # Debian root, upgraded, refused an ABI change, removed and purged there

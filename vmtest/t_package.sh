@@ -23,7 +23,7 @@ PM_CGROUP_MANAGER=systemd
 PKG_BIN=/usr/sbin/claude-bpf
 PKG_CONF=/etc/claude-bpf/allowed-hosts.conf
 PKG_POLICY=default
-PKG_VERSION=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$ROOT/debian/changelog")
+PKG_VERSION=$("$ROOT/$BUILD/claude-bpf" --version | cut -d' ' -f2)
 PKG_DEB=""
 PKG_STATE=""            # "", installed, up (the service enforces), removed
 PKG_PID=0
@@ -134,7 +134,7 @@ else
 	elif [[ $(pkg_status) != "install ok installed" ]]; then
 		fail "after dpkg -i, dpkg-query says '$(pkg_status)', not 'install ok installed' ($(ran))"
 	elif ! pkg_run_ok "$PKG_BIN" --version || [[ $OUT != "claude-bpf $PKG_VERSION "* ]]; then
-		fail "$PKG_BIN --version should name $PKG_VERSION (debian/changelog): $(ran)"
+		fail "$PKG_BIN --version should name $PKG_VERSION (the build's): $(ran)"
 	elif [[ $(dpkg-query -W -f='${Version}' claude-bpf) != "$PKG_VERSION" ]]; then
 		fail "the installed package's version is $(dpkg-query -W -f='${Version}' claude-bpf), not $PKG_VERSION"
 	elif [[ -z $unit ]]; then

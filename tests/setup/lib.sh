@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# Harness for the tests of a fresh machine: a minimal Debian root made with
+# Harness for the tests of the machine as a user sets it up (the image, the
+# Debian package, the README's set-up): ok/FAIL verdicts, and for the last
+# two a fresh machine: a minimal Debian root made with
 # debootstrap (kept as a tarball in $BUILD/fresh, made once a day), unpacked
 # afresh for each test into a folder of its own, and commands run in it
 # through chroot, in private mount and PID namespaces (so whatever the root
@@ -43,6 +45,12 @@ finish() {
 	exit
 }
 
+# The version this tree builds (debian/changelog's, which the Makefile
+# compiles into the binary).
+built_version() {
+	"$ROOT/$BUILD/claude-bpf" --version | cut -d' ' -f2
+}
+
 fresh_cleanup() {
 	if [[ -n $NETNS ]]; then
 		ip link del "cbs-h-$$" 2>/dev/null
@@ -56,7 +64,7 @@ fresh_preconditions() {
 	[[ $(id -u) == 0 ]] || skip_all "$1" "needs root (debootstrap, chroot, bpf())"
 	local c
 	for c in debootstrap unshare chroot ip; do
-		command -v "$c" >/dev/null || skip_all "$1" "no $c (make deps-test installs it)"
+		command -v "$c" >/dev/null || skip_all "$1" "no $c (./setup deps test installs it)"
 	done
 	T=$(mktemp -d "/var/tmp/cbt-fresh.XXXXXX")
 	# apt in the root drops to the user _apt, which must reach it.
@@ -120,6 +128,7 @@ fresh_root() {
 in_root() {
 	local dir=$1
 	shift
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	unshare --mount --pid --fork --propagation private -- /bin/bash -c '
 		set -e
 		d=$1; shift

@@ -22,14 +22,14 @@ NAME="the Debian package"
 POLICY=cbt_pkg
 fresh_preconditions "$NAME"
 for c in dpkg-buildpackage dh lintian dpkg-deb; do
-	command -v "$c" >/dev/null || skip_all "$NAME" "no $c (make deps-test installs it)"
+	command -v "$c" >/dev/null || skip_all "$NAME" "no $c (./setup deps test installs it)"
 done
 # Removing the package unloads every policy: not on a machine that has some.
 if [[ -e /sys/fs/bpf/claude-bpf ]]; then
 	skip_all "$NAME" "claude-bpf policies are loaded on this machine, and removing the package unloads them all"
 fi
 
-VERSION=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$ROOT/debian/changelog")
+VERSION=$(built_version)
 ARCH=$(dpkg --print-architecture)
 ABI=$(sed -n 's/^#define CBPF_ABI_VERSION \([0-9]*\).*/\1/p' "$ROOT/include/claude_bpf.h")
 DEB=$ROOT/$BUILD/claude-bpf_${VERSION}_$ARCH.deb
@@ -109,7 +109,7 @@ cat >"$R/root/life.sh" <<'EOF'
 		[ -e "$f" ] || printf "missing %s " "$f"; done; echo done)"
 	unit=$(dpkg -L claude-bpf | grep "/systemd/system/claude-bpf.service$")
 	step unit "$unit"
-	step unit-enabled "$(ls /etc/systemd/system/multi-user.target.wants/claude-bpf.service 2>&1 | sed "s/.*: //")"
+	step unit-enabled "$( [ -e /etc/systemd/system/multi-user.target.wants/claude-bpf.service ] && echo enabled || echo disabled)"
 	step dropin "$( [ -L /etc/containers/containers.conf.d/50-claude-bpf.conf ] && echo linked || echo none) needed=$(/usr/share/claude-bpf/podman/containers-conf needed && echo yes || echo no)"
 	step image-help "$(claude-bpf image --help 2>&1 | head -n 1)"
 	step deps "$(dpkg-query -W -f="\${Status}\n" podman runc libbpf1 libc-ares2 2>&1 | grep -vc "install ok installed") not installed"
@@ -177,7 +177,7 @@ expect check "/etc/claude-bpf/allowed-hosts.conf: * rules, * hostnames not resol
 	"claude-bpf check --no-resolve /etc/claude-bpf/allowed-hosts.conf"
 expect conffiles "/etc/claude-bpf/allowed-hosts.conf " "the allowlist is a conffile"
 expect files "done" "binary, man page, image recipe, podman drop-in and completion are installed"
-expect unit-enabled "No such file or directory" "the unit is installed but not enabled"
+expect unit-enabled "disabled" "the unit is installed but not enabled"
 expect verify "exit 0" "systemd-analyze verify of the unit"
 if [[ $(get dropin) == *needed=yes ]]; then
 	expect dropin "linked needed=yes" "podman's drop-in is linked where this machine needs it"

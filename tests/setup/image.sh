@@ -2,7 +2,7 @@
 # Builds the real agent image from scratch and checks it (root, real podman,
 # Debian's package mirror and the npm registry reachable):
 #
-#   tests/integration/image-build.sh
+#   tests/setup/image.sh       (root; make test-image)
 #
 # `make image BASE=debootstrap` on a base made now with debootstrap and
 # without podman's layer cache, so nothing cached can hide a broken build;
@@ -14,27 +14,12 @@
 # podman/containers.conf, which the CI machine needs: runc, no ulimits).
 # Prints ok/FAIL lines and "N passed, N failed"; exits non-zero on a failure.
 set -u
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 IMAGE=${IMAGE:-claude-sandbox:latest}
 BASE_LOCAL=${BASE_LOCAL:-localhost/claude-sandbox-base:trixie}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/podman/containers.conf}
-
-N_PASS=0
-N_FAIL=0
-ok() { N_PASS=$((N_PASS + 1)); printf 'ok    %s\n' "$1"; }
-fail() {
-	N_FAIL=$((N_FAIL + 1))
-	printf 'FAIL  %s\n' "$1"
-	shift
-	(($# > 0)) && printf '%s\n' "$@" | sed 's/^/      /'
-	return 0
-}
-finish() {
-	printf '%s passed, %s failed\n' "$N_PASS" "$N_FAIL"
-	((N_FAIL == 0))
-	exit
-}
 
 TMP=$(mktemp -d /tmp/cbt-image.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -146,7 +131,7 @@ fi
 
 # The agent's own binary under enforcement: claude-bpf run with a policy
 # that denies everything (claude --version needs no network).
-CBPF=${CBPF:-$ROOT/build/claude-bpf}
+CBPF=${CBPF:-$ROOT/$BUILD/claude-bpf}
 if [[ ! -x $CBPF ]]; then
 	fail "claude --version inside claude-bpf run" "$CBPF is not built (make)"
 else

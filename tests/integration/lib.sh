@@ -186,8 +186,14 @@ cgroup2_mount() {
 # Checks what the suite needs and skips it whole, saying why, when one lacks.
 preflight() {
 	[[ $(id -u) == 0 ]] || skip_all "not root: the integration tests load BPF programs and make network namespaces"
-	grep -qs ' /sys/fs/bpf bpf ' /proc/mounts ||
-		skip_all "no bpffs mounted at /sys/fs/bpf"
+	# A machine without systemd may boot with no bpffs: mount it, as systemd
+	# does at boot and claude-bpf load does itself (the faults test needs it
+	# mounted to take it away).
+	if ! grep -qs ' /sys/fs/bpf bpf ' /proc/mounts; then
+		mount -t bpf -o mode=0700 bpf /sys/fs/bpf ||
+			skip_all "no bpffs at /sys/fs/bpf, and mounting one failed"
+		echo "# mounted bpffs at /sys/fs/bpf (none was mounted)" >&2
+	fi
 	CGROUP2=$(cgroup2_mount)
 	[[ -n $CGROUP2 ]] || skip_all "no cgroup2 file system mounted (see /proc/self/mountinfo)"
 	command -v dnsmasq >/dev/null || [[ -x /usr/sbin/dnsmasq ]] ||

@@ -43,7 +43,7 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(SANFLAGS) \
 	-Iinclude -Iuser -I$(BUILD)
 override LDFLAGS += $(SANFLAGS)
-LDLIBS  := -lbpf -lelf -lz -lcares
+LDLIBS  := -lbpf -lelf -lz -lcares -lseccomp -ljson-c
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Iinclude -Ivmlinux
 
@@ -57,10 +57,11 @@ endif
 
 # Modules free of libbpf: unit tests link these.
 PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c \
-	user/podman.c user/leak.c
+	user/podman.c user/leak.c user/families.c user/seccomp_filter.c
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
+PURE_LIBS := -lcares -lseccomp -ljson-c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events
@@ -100,18 +101,18 @@ $(BUILD)/claude-bpf: $(USER_OBJS)
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcmocka -lcares -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcmocka $(PURE_LIBS) -o $@
 
 # The probe runs the leak matrix of selftest too (user/leak.c, free of libbpf).
-PROBE_SRCS := tests/tools/probe.c user/leak.c user/cgroup.c
-$(BUILD)/tests/probe: $(PROBE_SRCS) user/leak.h user/cgroup.h include/claude_bpf.h
+PROBE_SRCS := tests/tools/probe.c user/leak.c user/cgroup.c user/families.c
+$(BUILD)/tests/probe: $(PROBE_SRCS) user/leak.h user/cgroup.h user/families.h include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(PROBE_SRCS) -o $@
 
 # The probe inside the podman tests' busybox image, which has no libc.
 # Without the sanitizers: they do not link statically.
-$(BUILD)/tests/probe-static: $(PROBE_SRCS) user/leak.h user/cgroup.h include/claude_bpf.h
+$(BUILD)/tests/probe-static: $(PROBE_SRCS) user/leak.h user/cgroup.h user/families.h include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static $(PROBE_SRCS) -o $@
@@ -179,14 +180,14 @@ test-setup: $(BUILD)/claude-bpf
 # (copied, so the corpus in the repository stays as it is).
 FUZZ_RUNS ?= 200000
 FUZZ_BUILD := build-fuzz
-FUZZ_TARGETS := config resolv
+FUZZ_TARGETS := config resolv seccomp
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Iuser \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRCS) $(wildcard user/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(PURE_SRCS) -lcares -o $@
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(PURE_SRCS) $(PURE_LIBS) -o $@
 
 fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 	$(Q)for t in $(FUZZ_TARGETS); do \

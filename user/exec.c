@@ -1,5 +1,7 @@
 /* claude-bpf exec: run a command inside a policy, in a child cgroup of its
- * enforcement cgroup, without the capabilities that get around it. */
+ * enforcement cgroup, without the capabilities that get around it, with
+ * no_new_privs (sudo and setuid files cannot give them back) and the
+ * system-call filter that refuses socket families no program sees. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,10 +21,12 @@
 #include "cgroup.h"
 #include "commands.h"
 #include "log.h"
+#include "seccomp_filter.h"
 #include "store.h"
 
-/* AF_PACKET sockets pass no cgroup hook (CAP_NET_RAW); the others would let
- * the command reconfigure the network, the cgroups or the programs. */
+/* Raw sockets (CAP_NET_RAW) are refused by the programs already, and
+ * AF_PACKET by the filter; the others would let the command reconfigure the
+ * network, the cgroups or the programs. */
 static const int dropped_caps[] = {
 	CAP_NET_RAW, CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF,
 };
@@ -103,6 +107,10 @@ static void start_child(const char *cgroup, const char *netns, uid_t uid,
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGQUIT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
+	if ((err = cbpf_seccomp_load())) {
+		cbpf_error("cannot load the system-call filter: %s", strerror(-err));
+		_exit(126);
+	}
 	execvp(cmd[0], cmd);
 	err = errno;
 	cbpf_error("cannot run '%s': %s", cmd[0], strerror(err));

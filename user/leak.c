@@ -17,8 +17,9 @@
  *  - EPERM from a kernel where the policy counted nothing came from
  *    something else (a capability, a firewall): not the programs' proof.
  *    Where the counters cannot be read (inside a container) EPERM counts.
- * AF_PACKET reaches no cgroup program; only the missing CAP_NET_RAW stops
- * it, so that row is tried with the capabilities `run` gives a container. */
+ * Sockets of the other families (AF_PACKET, AF_VSOCK, AF_RDS...) reach no
+ * cgroup program at all: their rows ask only whether socket() refuses them,
+ * whatever the type, as the system-call filter of run and exec does. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cgroup.h"
+#include "families.h"
 #include "leak.h"
 
 #define ANSWER_WAIT_MS 300
@@ -49,7 +51,7 @@ static const char *const route_names[CBPF_LEAK__COUNT] = {
 	[CBPF_LEAK_TCP_FASTOPEN] = "tcp-fastopen",
 	[CBPF_LEAK_RAW] = "raw",
 	[CBPF_LEAK_PING] = "ping",
-	[CBPF_LEAK_PACKET] = "packet",
+	[CBPF_LEAK_FAMILY] = "socket-family",
 	[CBPF_LEAK_DNS_UDP] = "dns-udp",
 	[CBPF_LEAK_DNS_TCP] = "dns-tcp",
 	[CBPF_LEAK_OTHER_PORT] = "allowed-addr-other-port",
@@ -345,9 +347,13 @@ int cbpf_leak_plan(const struct cbpf_leak_plan_in *in, struct cbpf_leak_row *row
 			if (r && route == CBPF_LEAK_CGROUP_TCP && !in->nested_cgroup)
 				untested(r, "no cgroup below the probe's to join");
 		}
-		/* Once, after the per-target rows of the same kind. */
+		/* Once, after the per-target rows of the same kind: every
+		 * family the sandbox may not open (AF_UNSPEC is no family). */
 		if (route == CBPF_LEAK_PING)
-			add_row(&p, CBPF_LEAK_PACKET, NULL, 0);
+			for (int f = 1; f < CBPF_FAMILY_LIMIT; f++)
+				if (!cbpf_family_allowed(f) &&
+				    (r = add_row(&p, CBPF_LEAK_FAMILY, NULL, 0)))
+					r->sock_family = f;
 		if (route == CBPF_LEAK_DNS_TCP) {
 			if (in->other_port_found) {
 				r = add_row(&p, CBPF_LEAK_OTHER_PORT, &in->other_addr,
@@ -377,9 +383,10 @@ enum cbpf_leak_outcome cbpf_leak_classify(enum cbpf_leak_route route,
 					  enum cbpf_leak_stage stage, int err,
 					  bool answered, int counted)
 {
-	if (route == CBPF_LEAK_PACKET)
-		return err == EPERM || err == EACCES ? CBPF_LEAK_BLOCKED :
-		       err == 0 ? CBPF_LEAK_LEAKED : CBPF_LEAK_UNTESTED;
+	/* Refused, by the filter or by a kernel without the family: no
+	 * socket, no route. */
+	if (route == CBPF_LEAK_FAMILY)
+		return err ? CBPF_LEAK_BLOCKED : CBPF_LEAK_LEAKED;
 	/* Established, or refused by the far end: the SYN left. */
 	if (stage == CBPF_STAGE_HOOK && answered)
 		return CBPF_LEAK_LEAKED;
@@ -460,8 +467,8 @@ static void verdict(struct cbpf_leak_row *r, struct attempt *a, const char *call
 	r->outcome = cbpf_leak_classify(r->route, stage, err, answered, counted);
 	switch (r->outcome) {
 	case CBPF_LEAK_BLOCKED:
-		if (r->route == CBPF_LEAK_PACKET)
-			note = " (no CAP_NET_RAW, as run gives; no cgroup program sees AF_PACKET)";
+		if (r->route == CBPF_LEAK_FAMILY)
+			note = " (refused at socket(): no cgroup program would see it)";
 		else if (err == EINPROGRESS || err == 0)
 			note = " (dropped at egress)";
 		break;
@@ -653,35 +660,33 @@ static void try_echo(struct cbpf_leak_row *r, struct attempt *a, bool raw)
 	close(fd);
 }
 
-/* Drops CAP_NET_RAW from every set of this process, as podman's
- * --cap-drop=NET_RAW and exec do. */
-static int drop_net_raw(void)
+/* socket() of the row's family, of every type: one that is made leaks. */
+static void try_family(struct cbpf_leak_row *r, struct attempt *a)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
-	const uint32_t bit = 1u << (CAP_NET_RAW % 32);
-	const int word = CAP_NET_RAW / 32;
+	static const struct { int type; const char *name; } types[] = {
+		{ SOCK_STREAM, "SOCK_STREAM" }, { SOCK_DGRAM, "SOCK_DGRAM" },
+		{ SOCK_SEQPACKET, "SOCK_SEQPACKET" }, { SOCK_RAW, "SOCK_RAW" },
+	};
+	const char *name = cbpf_family_name(r->sock_family);
+	char call[64];
+	int first = 0;
 
-	if (prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0) && errno != EINVAL)
-		return -errno;
-	if (syscall(SYS_capget, &h, d))
-		return -errno;
-	d[word].effective &= ~bit;
-	d[word].permitted &= ~bit;
-	d[word].inheritable &= ~bit;
-	if (syscall(SYS_capset, &h, d))
-		return -errno;
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	return 0;
-}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int fd = socket(r->sock_family, types[i].type | SOCK_CLOEXEC, 0);
 
-static void try_packet(struct cbpf_leak_row *r, struct attempt *a)
-{
-	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-
-	verdict(r, a, "socket(AF_PACKET)", CBPF_STAGE_SOCKET, fd < 0 ? errno : 0, false);
-	if (fd >= 0)
-		close(fd);
+		if (fd >= 0) {
+			close(fd);
+			snprintf(call, sizeof(call), "socket(%s, %s)", name, types[i].name);
+			verdict(r, a, call, CBPF_STAGE_SOCKET, 0, false);
+			return;
+		}
+		/* The family's own answer before "not that type". */
+		if (!first || (first == ESOCKTNOSUPPORT || first == EPROTONOSUPPORT ||
+			       first == EPROTOTYPE || first == EINVAL))
+			first = errno;
+	}
+	snprintf(call, sizeof(call), "socket(%s), every type", name);
+	verdict(r, a, call, CBPF_STAGE_SOCKET, first, false);
 }
 
 static void attempt(struct cbpf_leak_row *r, const struct cbpf_leak_ctx *ctx)
@@ -721,8 +726,8 @@ static void attempt(struct cbpf_leak_row *r, const struct cbpf_leak_ctx *ctx)
 	case CBPF_LEAK_PING:
 		try_echo(r, &a, false);
 		break;
-	case CBPF_LEAK_PACKET:
-		try_packet(r, &a);
+	case CBPF_LEAK_FAMILY:
+		try_family(r, &a);
 		break;
 	case CBPF_LEAK__COUNT:
 		break;
@@ -730,13 +735,12 @@ static void attempt(struct cbpf_leak_row *r, const struct cbpf_leak_ctx *ctx)
 }
 
 /* Where a row must be tried. */
-enum where { HERE, NEW_NETNS, NESTED_CGROUP, WITHOUT_NET_RAW, N_WHERE };
+enum where { HERE, NEW_NETNS, NESTED_CGROUP, N_WHERE };
 
 static enum where where_of(enum cbpf_leak_route route)
 {
 	return route == CBPF_LEAK_NETNS_TCP || route == CBPF_LEAK_NETNS_UDP ? NEW_NETNS :
-	       route == CBPF_LEAK_CGROUP_TCP ? NESTED_CGROUP :
-	       route == CBPF_LEAK_PACKET ? WITHOUT_NET_RAW : HERE;
+	       route == CBPF_LEAK_CGROUP_TCP ? NESTED_CGROUP : HERE;
 }
 
 /* Prepares this (forked) process for rows of `w`; 0 or -errno with *what. */
@@ -759,9 +763,6 @@ static int enter(enum where w, const struct cbpf_leak_ctx *ctx, const char **wha
 	case NESTED_CGROUP:
 		*what = "cannot join the nested cgroup";
 		return ctx->nested_cgroup ? cbpf_cgroup_join(ctx->nested_cgroup, 0) : -ENOENT;
-	case WITHOUT_NET_RAW:
-		*what = "cannot drop CAP_NET_RAW";
-		return drop_net_raw();
 	default:
 		return 0;
 	}
@@ -795,7 +796,6 @@ void cbpf_leak_run(struct cbpf_leak_row *rows, size_t n, const struct cbpf_leak_
 	if (shared == MAP_FAILED) {
 		mark_untested(rows, n, NEW_NETNS, "cannot map shared memory", -errno);
 		mark_untested(rows, n, NESTED_CGROUP, "cannot map shared memory", -errno);
-		mark_untested(rows, n, WITHOUT_NET_RAW, "cannot map shared memory", -errno);
 		run_where(rows, n, HERE, ctx);
 		return;
 	}
@@ -845,7 +845,9 @@ void cbpf_leak_tally(const struct cbpf_leak_row *rows, size_t n, size_t tally[3]
 
 void cbpf_leak_format_dest(const struct cbpf_leak_row *r, char *out, size_t len)
 {
-	if (!r->t.family)
+	if (r->route == CBPF_LEAK_FAMILY)
+		snprintf(out, len, "%s", cbpf_family_name(r->sock_family));
+	else if (!r->t.family)
 		snprintf(out, len, "-");
 	else if (!r->port)
 		snprintf(out, len, "%s", r->t.text);
@@ -907,7 +909,7 @@ void cbpf_leak_print_json(FILE *f, const struct cbpf_leak_row *rows, size_t n)
 		fprintf(f, ",\"port\":%u,\"proto\":\"%s\",\"result\":", r->port,
 			r->route == CBPF_LEAK_RAW || r->route == CBPF_LEAK_PING ?
 			(r->t.family == AF_INET6 ? "icmpv6" : "icmp") :
-			r->route == CBPF_LEAK_PACKET ? "packet" :
+			r->route == CBPF_LEAK_FAMILY ? cbpf_family_name(r->sock_family) :
 			r->route == CBPF_LEAK_UDP_SENDTO || r->route == CBPF_LEAK_UDP_CONNECT ||
 			r->route == CBPF_LEAK_DNS_UDP || r->route == CBPF_LEAK_NETNS_UDP ||
 			(r->route == CBPF_LEAK_OTHER_PORT && r->proto == CBPF_PROTO_UDP) ?

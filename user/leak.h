@@ -27,7 +27,7 @@ enum cbpf_leak_route {
 	CBPF_LEAK_TCP_FASTOPEN,     /* sendto(MSG_FASTOPEN) */
 	CBPF_LEAK_RAW,              /* SOCK_RAW ICMP/ICMPv6 echo, with CAP_NET_RAW */
 	CBPF_LEAK_PING,             /* SOCK_DGRAM IPPROTO_ICMP/ICMPV6 echo */
-	CBPF_LEAK_PACKET,           /* AF_PACKET, with the capabilities `run` gives */
+	CBPF_LEAK_FAMILY,           /* socket() of a family no cgroup program sees */
 	CBPF_LEAK_DNS_UDP,          /* a query to port 53 of the target */
 	CBPF_LEAK_DNS_TCP,          /* connect() to port 53 of the target */
 	CBPF_LEAK_OTHER_PORT,       /* an allowed address on a port it is not allowed */
@@ -61,9 +61,10 @@ struct cbpf_leak_target {
 
 struct cbpf_leak_row {
 	enum cbpf_leak_route route;
-	struct cbpf_leak_target t;  /* family 0: none (AF_PACKET) */
+	struct cbpf_leak_target t;  /* family 0: none (a socket-family row) */
 	uint16_t port;              /* host order, 0: none */
 	uint8_t proto;              /* CBPF_PROTO_TCP/UDP of the other-port row */
+	int sock_family;            /* the family of a socket-family row */
 	enum cbpf_leak_outcome outcome;
 	bool planned_untested;      /* decided when planned: not attempted */
 	char how[192];              /* what the kernel said, or why untested */
@@ -152,7 +153,7 @@ const char *cbpf_leak_outcome_name(enum cbpf_leak_outcome o);
 /* Counts rows by outcome (indexed by enum cbpf_leak_outcome). */
 void cbpf_leak_tally(const struct cbpf_leak_row *rows, size_t n, size_t tally[3]);
 
-/* "192.0.2.1:443", "[2001:db8::1]:443", "-" for AF_PACKET. */
+/* "192.0.2.1:443", "[2001:db8::1]:443", "AF_VSOCK" for a socket-family row. */
 void cbpf_leak_format_dest(const struct cbpf_leak_row *r, char *out, size_t len);
 
 /* A table, one row per line, and a closing count. */

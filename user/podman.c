@@ -123,6 +123,8 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 		*bad = "--cpus";
 	else if (!r->no_internet && !r->cgroup_parent)
 		*bad = "--cgroup-parent";
+	else if (!mountable(r->seccomp))
+		*bad = "seccomp profile path";
 	if (*bad)
 		return -EINVAL;
 
@@ -135,17 +137,22 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 		TRY(cbpf_argv_add(a, "--tty"));
 	if (r->cgroup_parent)
 		TRY(addf(a, "--cgroup-parent=%s", r->cgroup_parent));
-	/* AF_PACKET sockets pass no cgroup hook: the agent gets no raw
-	 * sockets, and nothing here can give them back. */
-	TRY(cbpf_argv_add(a, "--cap-drop=NET_RAW"));
+	/* Every part of the boundary is named here, none left to podman's
+	 * defaults, which a site's containers.conf may change: a network and a
+	 * cgroup namespace of its own (the host's would put the agent beside
+	 * the host's loopback services, and let it see its own cgroup path),
+	 * the capabilities, the system-call filter, no new privileges. */
+	TRY(cbpf_argv_add(a, r->no_internet ? "--network=none" : "--network=private"));
+	TRY(cbpf_argv_add(a, "--cgroupns=private"));
+	TRY(cbpf_argv_add(a, "--cap-drop=all"));
+	TRY(cbpf_argv_add(a, "--cap-add=" CBPF_PODMAN_CAPS));
+	TRY(addf(a, "--security-opt=seccomp=%s", r->seccomp));
 	TRY(cbpf_argv_add(a, "--security-opt=label=disable"));
 	TRY(cbpf_argv_add(a, "--security-opt=no-new-privileges"));
 	if (r->rootless)
 		TRY(cbpf_argv_add(a, "--userns=keep-id"));
 	else if (r->uid != 0)
 		TRY(addf(a, "--user=%u:%u", (unsigned)r->uid, (unsigned)r->gid));
-	if (r->no_internet)
-		TRY(cbpf_argv_add(a, "--network=none"));
 	if (r->memory)
 		TRY(addf(a, "--memory=%s", r->memory));
 	if (r->cpus)
@@ -178,4 +185,72 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 fail:
 	cbpf_argv_free(out);
 	return rc;
+}
+
+/* Whether `item,` is one of the comma-ended items of list[0, len). */
+static bool has_item(const char *list, size_t len, const char *item)
+{
+	size_t n = strlen(item);
+
+	for (const char *p = list; p < list + len;) {
+		const char *end = memchr(p, ',', (size_t)(list + len - p));
+
+		if (!end)
+			return false;
+		if ((size_t)(end - p) == n && !memcmp(p, item, n))
+			return true;
+		p = end + 1;
+	}
+	return false;
+}
+
+int cbpf_podman_check(const char *inspect, const char *seccomp, bool no_internet,
+		      const char **what)
+{
+	const char *f[4], *p = inspect;
+	size_t len[4];
+	char opt[4200];
+
+	for (int i = 0; i < 4; i++) {
+		const char *end = strchr(p, '|');
+
+		f[i] = p;
+		if (i < 3 && !end) {
+			*what = "the output of podman inspect";
+			return -EPERM;
+		}
+		len[i] = i < 3 ? (size_t)(end - p) : strcspn(p, "\n");
+		p = end ? end + 1 : p + len[i];
+	}
+	*what = "its network namespace (NetworkMode)";
+	if (no_internet ? (len[0] != 4 || memcmp(f[0], "none", 4)) :
+	    (len[0] == 0 || (len[0] == 4 && !memcmp(f[0], "host", 4)) ||
+	     (len[0] == 4 && !memcmp(f[0], "none", 4)) ||
+	     !strncmp(f[0], "ns:", 3) || !strncmp(f[0], "container:", 10)))
+		return -EPERM;
+	*what = "its cgroup namespace (CgroupMode)";
+	if (len[1] != 7 || memcmp(f[1], "private", 7))
+		return -EPERM;
+	*what = "no-new-privileges";
+	if (!has_item(f[2], len[2], "no-new-privileges"))
+		return -EPERM;
+	*what = "its seccomp profile";
+	snprintf(opt, sizeof(opt), "seccomp=%s", seccomp);
+	if (!has_item(f[2], len[2], opt))
+		return -EPERM;
+	*what = "its capabilities (BoundingCaps)";
+	for (p = f[3]; p < f[3] + len[3];) {
+		const char *end = memchr(p, ',', (size_t)(f[3] + len[3] - p));
+		char cap[64];
+
+		if (!end || end - p < 5 || (size_t)(end - p) >= sizeof(cap) ||
+		    strncmp(p, "CAP_", 4))
+			return -EPERM;
+		snprintf(cap, sizeof(cap), "%.*s", (int)(end - p - 4), p + 4);
+		if (!has_item(CBPF_PODMAN_CAPS ",", strlen(CBPF_PODMAN_CAPS ","), cap))
+			return -EPERM;
+		p = end + 1;
+	}
+	*what = NULL;
+	return 0;
 }

@@ -15,6 +15,7 @@ struct cbpf_run {
 	const char *podman;         /* "podman" */
 	const char *image;          /* CBPF_DEFAULT_IMAGE unless --image */
 	const char *cgroup_parent;  /* podman's --cgroup-parent; NULL: none */
+	const char *seccomp;        /* the profile (seccomp_filter.h), a path */
 	bool no_internet;           /* --network=none */
 	bool shell;                 /* bash instead of claude */
 	bool tty;                   /* stdin and stdout are terminals: -t */
@@ -41,6 +42,26 @@ struct cbpf_argv {
  * carry, a malformed --memory or --cpus), or -ENOMEM. */
 int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 			    const char **bad);
+
+/* The capabilities the agent keeps: podman's defaults without NET_RAW,
+ * MKNOD and AUDIT_WRITE, given explicitly so that no containers.conf adds
+ * any. */
+#define CBPF_PODMAN_CAPS "CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,NET_BIND_SERVICE," \
+	"SETFCAP,SETGID,SETPCAP,SETUID,SYS_CHROOT"
+
+/* The template `podman inspect --format` takes for cbpf_podman_check. */
+#define CBPF_PODMAN_INSPECT "{{.HostConfig.NetworkMode}}|{{.HostConfig.CgroupMode}}|" \
+	"{{range .HostConfig.SecurityOpt}}{{.}},{{end}}|{{range .BoundingCaps}}{{.}},{{end}}"
+
+/* Whether a created container, as `podman inspect --format
+ * CBPF_PODMAN_INSPECT` shows it, is what the create command line asked:
+ * a network namespace of its own (not "host", "ns:" or "container:"), a
+ * private cgroup namespace, no-new-privileges, seccomp profile `seccomp`,
+ * no capability beyond CBPF_PODMAN_CAPS. A site's containers.conf cannot
+ * change a flag given on the command line, but this does not trust that.
+ * 0, or -EPERM with *what naming the first difference. */
+int cbpf_podman_check(const char *inspect, const char *seccomp, bool no_internet,
+		      const char **what);
 
 int cbpf_argv_add(struct cbpf_argv *a, const char *s);
 void cbpf_argv_free(struct cbpf_argv *a);

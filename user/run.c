@@ -20,6 +20,7 @@
 #include "podman.h"
 #include "podman_host.h"
 #include "runstate.h"
+#include "seccomp_filter.h"
 #include "selftest.h"
 #include "store.h"
 
@@ -90,6 +91,83 @@ static bool pid_inside(pid_t pid, const char *mount, const char *cgroup)
 	}
 	fclose(f);
 	return ok;
+}
+
+/* Where the container's seccomp profile is written: root's run folder,
+ * else the user's ($XDG_RUNTIME_DIR, private to the user). */
+static int profile_path(char *path, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	char own[64];
+	struct stat st;
+
+	if (geteuid() == 0)
+		return snprintf(path, len, CBPF_RUNSTATE_DIR "/seccomp.json") < (int)len ? 0 : -ENAMETOOLONG;
+	snprintf(own, sizeof(own), "/run/user/%u", (unsigned)geteuid());
+	if (!xdg || !*xdg)
+		xdg = own;
+	/* Nobody else may replace the profile between writing and podman
+	 * reading it. */
+	if (stat(xdg, &st) || st.st_uid != geteuid() || (st.st_mode & 0077))
+		return -EACCES;
+	return (size_t)snprintf(path, len, "%s/claude-bpf/seccomp.json", xdg) < len ? 0 : -ENAMETOOLONG;
+}
+
+/* The namespace `ns` of process `pid` differs from ours. */
+static bool own_namespace(pid_t pid, const char *ns)
+{
+	char a[64], b[64];
+	struct stat sa, sb;
+
+	snprintf(a, sizeof(a), "/proc/%d/ns/%s", (int)pid, ns);
+	snprintf(b, sizeof(b), "/proc/self/ns/%s", ns);
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	       (sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev);
+}
+
+/* After `podman init`: the container is what the create command asked, in
+ * podman's record and in the kernel (its init process has a network and a
+ * cgroup namespace of its own, and sits in the enforcement cgroup `enf`
+ * unless there is no policy). 0, or 1 with the error printed. */
+static int check_container(const char *id, const struct cbpf_run *r, const char *mount,
+			   const char *enf)
+{
+	char *init_argv[] = { "podman", "init", (char *)id, NULL };
+	static const char format[] = "{{.State.Pid}}|" CBPF_PODMAN_INSPECT;
+	char *insp_argv[] = { "podman", "inspect", "--format", (char *)format, (char *)id, NULL };
+	char out[8192], *rest;
+	const char *what = "podman init";
+	long pid = 0;
+	int rc;
+
+	rc = cbpf_capture(init_argv, out, sizeof(out));
+	if (rc == 0) {
+		what = "podman inspect";
+		rc = cbpf_capture(insp_argv, out, sizeof(out));
+	}
+	if (rc == 0) {
+		pid = strtol(out, &rest, 10);
+		if (pid <= 0 || *rest != '|' ||
+		    cbpf_podman_check(rest + 1, r->seccomp, r->no_internet, &what))
+			rc = -1;
+		else if (!own_namespace((pid_t)pid, "net"))
+			what = "a network namespace of its own (the kernel's view)", rc = -1;
+		else if (!own_namespace((pid_t)pid, "cgroup"))
+			what = "a cgroup namespace of its own (the kernel's view)", rc = -1;
+		else if (enf && !pid_inside((pid_t)pid, mount, enf))
+			what = "its place inside the enforcement cgroup", rc = -1;
+	}
+	if (rc == 0)
+		return 0;
+	remove_container("podman", id);
+	if (enf && !strcmp(what, "its place inside the enforcement cgroup"))
+		cbpf_error("the container is not inside the enforcement cgroup '%s'; it was "
+			   "removed and nothing was started", enf);
+	else
+		cbpf_error("the container podman made differs from what claude-bpf asked: %s "
+			   "(a containers.conf setting?); it was removed and nothing was "
+			   "started", what);
+	return 1;
 }
 
 /* ~/.claude and ~/.claude.json must exist to be mounted; made for the
@@ -202,7 +280,7 @@ int cmd_run(int argc, char **argv)
 	struct cbpf_run r = { .podman = "podman", .image = CBPF_DEFAULT_IMAGE };
 	const char *name = "default", *bad, *env[sizeof(pass_env) / sizeof(pass_env[0]) + 1];
 	char here[PATH_MAX], cwd[PATH_MAX], home[PATH_MAX], git[PATH_MAX + 8], mount[PATH_MAX];
-	char enf[PATH_MAX], parent[PATH_MAX], id[256], pidbuf[64];
+	char enf[PATH_MAX], parent[PATH_MAX], id[256], profile[PATH_MAX], msg[512];
 	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
 	size_t ntargets = 0;
 	bool dry = false, systemd, skip_selftest = false;
@@ -305,6 +383,17 @@ int cmd_run(int argc, char **argv)
 			return 1;
 	}
 
+	if (profile_path(profile, sizeof(profile))) {
+		cbpf_error("no private folder for the container's seccomp profile: %s must "
+			   "be a folder of yours, mode 0700 (set XDG_RUNTIME_DIR)",
+			   getenv("XDG_RUNTIME_DIR") ? getenv("XDG_RUNTIME_DIR") : "/run/user/UID");
+		return 1;
+	}
+	if (cbpf_seccomp_podman_write(profile, msg, sizeof(msg))) {
+		cbpf_error("%s; nothing was started", msg);
+		return 1;
+	}
+	r.seccomp = profile;
 	err = cbpf_podman_create_argv(&r, &a, &bad);
 	if (err) {
 		cbpf_error(err == -EINVAL ? "invalid %s for podman" : "out of memory%s",
@@ -328,25 +417,9 @@ int cmd_run(int argc, char **argv)
 		cbpf_error("podman could not create the container (exit %d)", rc);
 		return 1;
 	}
-	/* Created, not started: check where its init process sits first. */
-	if (!r.no_internet) {
-		char *init_argv[] = { "podman", "init", id, NULL };
-		char *pid_argv[] = { "podman", "inspect", "--format", "{{.State.Pid}}", id, NULL };
-		char out[256];
-		long pid;
-
-		rc = cbpf_capture(init_argv, out, sizeof(out));
-		if (rc == 0)
-			rc = cbpf_capture(pid_argv, pidbuf, sizeof(pidbuf));
-		pid = rc == 0 ? strtol(pidbuf, NULL, 10) : 0;
-		if (rc != 0 || pid <= 0 || !pid_inside((pid_t)pid, mount, enf)) {
-			remove_container("podman", id);
-			cbpf_error("the container is not inside the enforcement cgroup '%s'%s; "
-				   "it was removed and nothing was started", enf,
-				   rc ? " (podman init failed)" : "");
-			return 1;
-		}
-	}
+	/* Created, not started: check it first. */
+	if (check_container(id, &r, mount, r.no_internet ? NULL : enf))
+		return 1;
 	{
 		char *start_argv[] = { "podman", "start", "--attach", "--interactive", id, NULL };
 

@@ -205,12 +205,9 @@ if pkg_ready up; then
 		PM_POLICIES+=("$PKG_POLICY")
 		pm_new_home
 		pm_new_dir
-		# In the host's cgroup namespace, so that it can show its cgroup.
-		PM_ENV=(CONTAINERS_CONF="$PM_HOSTNS_CONF")
-		pkg_with pm_shell "$DIR" 'grep "^0::" /proc/self/cgroup
-			probe tcp 10.231.2.20 8080 "$1"; echo "allowed=$?"
+		# Its cgroup as the host sees it, first.
+		pkg_with pm_shell_seen "$DIR" 'probe tcp 10.231.2.20 8080 "$1"; echo "allowed=$?"
 			probe tcp 10.231.2.11 8080 "$2"; echo "denied=$?"' "$p_ok" "$p_no"
-		PM_ENV=()
 		if ((RC != 0)); then
 			fail "$PKG_BIN run failed: $(ran)"
 		elif [[ $OUT != "0::/claudebpf.slice/claudebpf-$PKG_POLICY.slice/"*$'\n'"allowed=0"$'\n'"denied=1" ]]; then

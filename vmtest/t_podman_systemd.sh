@@ -53,15 +53,12 @@ sd_probe_pair() {
 	P6_NO=$PAYLOAD
 	pm_new_home
 	pm_new_dir
-	# In the host's cgroup namespace, so that it can show its cgroup.
-	PM_ENV=(CONTAINERS_CONF="$PM_HOSTNS_CONF")
-	pm_shell "$DIR" 'grep "^0::" /proc/self/cgroup
-		probe tcp 10.231.2.10 8080 "$1"; echo "allowed4=$?"
+	# Its cgroup as the host sees it, first.
+	pm_shell_seen "$DIR" 'probe tcp 10.231.2.10 8080 "$1"; echo "allowed4=$?"
 		probe tcp fd42:231:2::10 8080 "$2"; echo "allowed6=$?"
 		probe tcp 10.231.2.11 8080 "$3"; echo "denied4=$?"
 		probe tcp fd42:231:2::11 8080 "$4"; echo "denied6=$?"' \
 		"$P4_OK" "$P6_OK" "$P4_NO" "$P6_NO"
-	PM_ENV=()
 }
 
 # sd_expect_held WHAT: the last sd_probe_pair ran below the slice, reached

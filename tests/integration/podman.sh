@@ -72,20 +72,22 @@ pm_preconditions() {
 # cgroupfs manager unless PM_CGROUP_MANAGER says otherwise (t_95 gives
 # --cgroup-parent as a path; on a systemd host podman would default to
 # systemd), and podman's temporary files, network definitions and default
-# network ours, apart from the host's podman. PM_HOSTNS_CONF is the same in
-# the host's cgroup namespace, for tests that look at a container's cgroup
-# path from inside (on cgroup v2 podman gives a container a namespace of its
-# own, where it sees "0::/"; on v1 and hybrid the host's is the default).
-PM_HOSTNS_CONF=""
+# network ours, apart from the host's podman. PM_HOSTILE_CONF is the same
+# with what a site's containers.conf could set to undo the sandbox: the
+# host's network and cgroup namespaces, no seccomp profile, more
+# capabilities. run must give every container what it needs all the same.
+PM_HOSTILE_CONF=""
 pm_conf() {
 	local f
 
-	PM_HOSTNS_CONF=$PM_DIR/containers-hostns.conf
-	for f in "$PM_DIR/containers.conf" "$PM_HOSTNS_CONF"; do
+	PM_HOSTILE_CONF=$PM_DIR/containers-hostile.conf
+	for f in "$PM_DIR/containers.conf" "$PM_HOSTILE_CONF"; do
 		cat >"$f" <<-EOF
 		[containers]
 		default_ulimits = []
-		$([[ $f == "$PM_HOSTNS_CONF" ]] && echo 'cgroupns = "host"')
+		$([[ $f == "$PM_HOSTILE_CONF" ]] && printf '%s\n' 'netns = "host"' 'cgroupns = "host"' \
+			'seccomp_profile = "unconfined"' \
+			'default_capabilities = ["CHOWN", "NET_RAW", "NET_ADMIN", "SYS_ADMIN"]')
 		[engine]
 		runtime = "runc"
 		cgroup_manager = "$PM_CGROUP_MANAGER"
@@ -326,6 +328,40 @@ pm_shell() {
 
 	shift 2
 	pm_run "$dir" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c "$script" sh "$@"
+}
+
+# pm_shell_seen DIR SCRIPT [ARGS...]: pm_shell, with the container's cgroup
+# as the host sees it ("0::/path") first in OUT. run gives a container a
+# cgroup namespace of its own, where it sees only "0::/": the host reads
+# /proc/PID/cgroup of its process while the container waits (20 s at most)
+# before SCRIPT.
+pm_shell_seen() {
+	local dir=$1 script=$2 id pid line="" i bg
+
+	shift 2
+	rm -f "$dir/started" "$dir/go" "$dir.rc"
+	(
+		pm_shell "$dir" 'touch started; i=0
+			while [ ! -e go ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+			'"$script" "$@"
+		echo "$RC" >"$dir.rc"
+	) &
+	bg=$!
+	for ((i = 0; i < 400; i++)); do
+		[[ -e $dir/started ]] && break
+		kill -0 "$bg" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [[ -e $dir/started ]] && id=$(podman ps -l -q --no-trunc 2>/dev/null) && [[ -n $id ]]; then
+		pid=$(podman inspect --format '{{.State.Pid}}' "$id" 2>/dev/null)
+		line=$(grep '^0::' "/proc/$pid/cgroup" 2>/dev/null)
+	fi
+	touch "$dir/go"
+	wait "$bg"
+	RC=$(cat "$dir.rc" 2>/dev/null || echo 255)
+	OUT=$(<"$T/run/out")
+	ERR=$(<"$T/run/err")
+	OUT=${line:-"(no cgroup seen from the host)"}$'\n'$OUT
 }
 
 # pm_containers: the number of containers in the tests' podman store.

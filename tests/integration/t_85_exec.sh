@@ -91,3 +91,32 @@ elif ensure_policy cbt_main; then
 		pass
 	fi
 fi
+
+start_test "exec sets no_new_privs: a setuid-root file does not make its command root"
+# The control: the same file run as nobody outside exec is root (euid 0).
+if ! id -u nobody >/dev/null 2>&1; then
+	skip "no user 'nobody' on this machine"
+elif ! command -v setpriv >/dev/null; then
+	skip "no setpriv (util-linux) for the control"
+elif ensure_policy cbt_main; then
+	suid=$T/suid-id
+	cp "$(command -v id)" "$suid" && chown root:root "$suid" && chmod 4755 "$suid"
+	run setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups "$suid" -u
+	ctrl=$OUT
+	run "$CBPF" exec --policy cbt_main --user nobody -- "$suid" -u
+	if [[ $ctrl != 0 ]]; then
+		fail "harness: the setuid-root copy of id is not root for nobody outside exec either: '$ctrl'"
+	elif ((RC != 0)); then
+		fail "exec --user nobody -- $suid -u failed: $(ran)"
+	elif [[ $OUT != "$(id -u nobody)" ]]; then
+		fail "the setuid-root file made the command root under exec: euid '$OUT'"
+	else
+		run "$CBPF" exec --policy cbt_main -- cat /proc/self/status
+		if ! grep -qP '^NoNewPrivs:\t1$' <<<"$OUT" || ! grep -qP '^Seccomp:\t2$' <<<"$OUT"; then
+			fail "the command should show NoNewPrivs 1 and Seccomp 2 (a filter): $(grep -E 'NoNewPrivs|Seccomp' <<<"$OUT")"
+		else
+			pass
+		fi
+	fi
+	rm -f "$suid"
+fi

@@ -115,23 +115,77 @@ pm_ready && pm_have_run && pm_try_denied udp-sendto 10.231.2.11 8080 &&
 
 # --- where the container runs
 
-start_test "run: inside the container (in the host's cgroup namespace), its cgroup is below the enforcement cgroup"
+# --- the boundary does not lean on podman's defaults
+
+start_test "run under a containers.conf with netns=host, cgroupns=host, seccomp unconfined, NET_RAW: the container still gets its own"
 if pm_ready && pm_have_run; then
 	pm_new_home
 	pm_new_dir
-	PM_ENV=(CONTAINERS_CONF="$PM_HOSTNS_CONF")
-	pm_shell "$DIR" 'grep "^0::" /proc/self/cgroup'
+	PM_ENV=(CONTAINERS_CONF="$PM_HOSTILE_CONF")
+	pm_shell "$DIR" 'readlink /proc/self/ns/net; grep "^0::" /proc/self/cgroup
+		grep -E "^(Seccomp|NoNewPrivs|CapBnd):" /proc/self/status; probe socket AF_VSOCK; echo "vsock=$?"'
 	PM_ENV=()
+	bnd=$(awk '$1 == "CapBnd:" { print $2 }' <<<"$OUT")
+	# bits 12 NET_ADMIN, 13 NET_RAW, 21 SYS_ADMIN
 	if ((RC != 0)); then
 		fail "run failed: $(ran)"
-	elif [[ $OUT == "0::/" ]]; then
-		skip "the container has a cgroup namespace of its own; the next test looks from the host"
-	elif [[ $OUT != "0::$PM_PARENT/libpod-"?* ]]; then
-		fail "expected 0::$PM_PARENT/libpod-..., got: $(ran)"
+	elif [[ $(head -n1 <<<"$OUT") == "$(readlink /proc/self/ns/net)" ]]; then
+		fail "the container is in the host's network namespace: $(ran)"
+	elif ! grep -qx '0::/' <<<"$OUT"; then
+		fail "the container should have a cgroup namespace of its own (0::/): $(ran)"
+	elif ! grep -qP '^Seccomp:\t2$' <<<"$OUT" || ! grep -qP '^NoNewPrivs:\t1$' <<<"$OUT"; then
+		fail "the container should run under a seccomp filter with no new privileges: $(ran)"
+	elif [[ -z $bnd ]] || (((16#$bnd & ((1 << 12) | (1 << 13) | (1 << 21))) != 0)); then
+		fail "the container's bounding set should hold none of NET_ADMIN, NET_RAW, SYS_ADMIN: $(ran)"
+	elif ! grep -qx 'vsock=1' <<<"$OUT"; then
+		fail "socket(AF_VSOCK) should be refused: $(ran)"
 	else
 		pass
 	fi
 fi
+
+# A podman (or a containers.conf it obeyed) that gave the container less
+# than run asked: run sees it in the created container, removes it, and
+# starts nothing. The real podman makes the container, under the hostile
+# containers.conf, with one of run's options left out.
+for flag in --network=private --cgroupns=private --security-opt=seccomp= \
+	--security-opt=no-new-privileges --cap-drop=all; do
+	start_test "run refuses a container made without $flag (the site's setting won), and runs nothing"
+	if pm_ready && pm_have_run; then
+		pm_new_home
+		pm_new_dir
+		mkdir -p "$PM_DIR/fakebin"
+		cat >"$PM_DIR/fakebin/podman" <<-EOF
+		#!/bin/bash
+		# podman that leaves out $flag on create
+		args=()
+		for a; do
+			[[ \$1 == create && \$a == "$flag"* ]] && continue
+			args+=("\$a")
+		done
+		exec $(command -v podman) "\${args[@]}"
+		EOF
+		chmod 755 "$PM_DIR/fakebin/podman"
+		before=$(pm_containers)
+		PM_PATH=$PM_DIR/fakebin:$PATH
+		PM_ENV=(CONTAINERS_CONF="$PM_HOSTILE_CONF")
+		pm_run "$DIR" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c 'touch ran'
+		PM_ENV=()
+		PM_PATH=$PATH
+		after=$(pm_containers)
+		if ((RC == 0)); then
+			fail "run should refuse: $(ran)"
+		elif [[ -e $DIR/ran ]]; then
+			fail "the command ran: $(ran)"
+		elif [[ $ERR != *"differs from what claude-bpf asked"* ]]; then
+			fail "run should say the container differs from what it asked: $(ran)"
+		elif ((after != before)); then
+			fail "run left the container behind ($before containers before, $after after): $(podman ps -a)"
+		else
+			pass
+		fi
+	fi
+done
 
 start_test "run: seen from the host, the container's process is in a cgroup below the enforcement cgroup"
 if pm_ready && pm_have_run; then
@@ -453,12 +507,20 @@ fi
 
 # --- no raw sockets
 
-start_test "run: the container cannot open an AF_PACKET socket"
+start_test "run: the container cannot open AF_PACKET, AF_VSOCK or AF_RDS sockets (the profile's filter: EAFNOSUPPORT)"
 if pm_ready && pm_have_run; then
 	pm_new_home
 	pm_new_dir
-	pm_shell "$DIR" 'exec probe packet'
-	((RC == 1)) && pass || fail "probe packet should fail with EPERM (exit 1): $(ran)"
+	pm_shell "$DIR" 'for f in AF_PACKET AF_VSOCK AF_RDS; do probe socket $f; echo "$f $?"; done'
+	if ((RC != 0)); then
+		fail "the container did not run: $(ran)"
+	elif [[ $(grep -c '^AF_[A-Z]* 1$' <<<"$OUT") != 3 ]]; then
+		fail "every family should be refused (probe exit 1): $(ran)"
+	elif [[ $(printf '%s\n%s\n' "$OUT" "$ERR" | grep -c 'refused: EAFNOSUPPORT') != 3 ]]; then
+		fail "every refusal should be the filter's EAFNOSUPPORT: $(ran)"
+	else
+		pass
+	fi
 fi
 
 start_test "run: the container cannot open raw IPv4 or IPv6 sockets, and no echo request leaves"
@@ -609,7 +671,8 @@ if pm_ready && pm_have_run; then
 	words=()
 	[[ $OUT != *$'\n'* ]] && eval "words=($OUT)" 2>/dev/null
 	problems=""
-	for w in create "--cgroup-parent=$PM_PARENT" --cap-drop=NET_RAW "--workdir=$DIR" \
+	for w in create "--cgroup-parent=$PM_PARENT" --network=private --cgroupns=private \
+		--cap-drop=all --security-opt=no-new-privileges "--workdir=$DIR" \
 		"--volume=$DIR:$DIR:rw" "--env=HOME=$PM_HOME" "$PM_IMAGE"; do
 		printf '%s\n' "${words[@]}" | grep -qxF -- "$w" || problems+=" '$w' missing;"
 	done

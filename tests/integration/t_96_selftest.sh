@@ -8,7 +8,7 @@ ST_V4=10.231.2.11          # no rule in cbt_main
 ST_V6=fd42:231:2::11
 ST_PORT=$HOST_LO_PORT      # the host's loopback listeners are on it too
 ST_TARGETS=(--target "$ST_V4" --target "$ST_V6" --port "$ST_PORT")
-ST_ROUTES=(tcp tcp-v4mapped udp-sendto udp-connect tcp-fastopen raw ping packet
+ST_ROUTES=(tcp tcp-v4mapped udp-sendto udp-connect tcp-fastopen raw ping socket-family
 	dns-udp dns-tcp allowed-addr-other-port new-netns-tcp new-netns-udp
 	nested-cgroup-tcp host-loopback-tcp)
 
@@ -99,6 +99,28 @@ if st_policy; then
 		fail "the ping row should be dropped at egress (sendto EPERM, no_rule): $OUT"
 	elif ! grep -qE "^allowed-addr-other-port +10\.231\.2\.10:8081 +blocked " <<<"$OUT"; then
 		fail "the other-port row should try 10.231.2.10 (allowed on 8080) on 8081: $OUT"
+	else
+		pass
+	fi
+fi
+
+start_test "selftest: one row per socket family but AF_UNIX, AF_INET, AF_INET6 and AF_NETLINK, each refused at socket()"
+if st_policy; then
+	run "$CBPF" selftest --policy cbt_st "${ST_TARGETS[@]}" --json
+	fams=$(jq -r '[.results[] | select(.route == "socket-family") | .proto] | join(" ")' <<<"$OUT" 2>/dev/null)
+	notblocked=$(jq -r '[.results[] | select(.route == "socket-family" and .result != "blocked") | .proto] | join(" ")' <<<"$OUT" 2>/dev/null)
+	vsock=$(jq -r '.results[] | select(.route == "socket-family" and .proto == "AF_VSOCK") | .how' <<<"$OUT" 2>/dev/null)
+	if ((RC != 0)); then
+		fail "selftest failed: $(ran)"
+	elif [[ $(wc -w <<<"$fams") != 41 ]]; then
+		fail "expected 41 socket-family rows (families 1 to 45 but the four), got: $fams"
+	elif [[ " $fams " == *" AF_INET "* || " $fams " == *" AF_UNIX "* || " $fams " == *" AF_NETLINK "* ||
+		" $fams " == *" AF_INET6 "* || " $fams " != *" AF_PACKET "* || " $fams " != *" AF_RDS "* ]]; then
+		fail "the wrong families have rows: $fams"
+	elif [[ -n $notblocked ]]; then
+		fail "families not refused: $notblocked"
+	elif [[ $vsock != *EAFNOSUPPORT* ]]; then
+		fail "the AF_VSOCK row should show the filter's EAFNOSUPPORT: $vsock"
 	else
 		pass
 	fi

@@ -23,6 +23,7 @@
 #include <linux/bpf.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "families.h"
 #include "leak.h"
 
 enum {
@@ -78,7 +79,7 @@ static void __attribute__((noreturn)) usage(void)
 		"       probe udp-connect ADDR PORT PAYLOAD\n"
 		"       probe raw ADDR\n"
 		"       probe ping ADDR\n"
-		"       probe packet\n"
+		"       probe socket FAMILY          (AF_VSOCK, AF_PACKET, ... or a number)\n"
 		"       probe dns SERVER NAME A|AAAA\n"
 		"       probe listen tcp|udp ADDR PORT LOGFILE\n"
 		"       probe matrix [--port N] [--other ADDR PORT] [--no-loopback] TARGET...\n"
@@ -381,13 +382,39 @@ static int cmd_echo(const char *addr, bool raw)
 	return EXIT_OK;
 }
 
-static int cmd_packet(void)
+/* socket() of FAMILY ("AF_VSOCK" or a number), of every type: exit 0 when
+ * one is made, 1 when every type is refused (the family's own error shown;
+ * the system-call filter of run and exec says EAFNOSUPPORT). */
+static int cmd_socket(const char *name)
 {
-	int fd = open_socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+	static const int types[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_RAW };
+	int family = -1, err = 0;
+	char *end;
 
-	fprintf(stderr, "%s: AF_PACKET socket created\n", prog_what);
-	close(fd);
-	return EXIT_OK;
+	for (int f = 0; f < CBPF_FAMILY_LIMIT; f++)
+		if (!strcmp(name, cbpf_family_name(f)))
+			family = f;
+	if (family < 0) {
+		family = (int)strtol(name, &end, 10);
+		if (*end || end == name || family < 0) {
+			fprintf(stderr, "probe: unknown socket family '%s'\n", name);
+			exit(EXIT_OTHER);
+		}
+	}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int fd = socket(family, types[i] | SOCK_CLOEXEC, 0);
+
+		if (fd >= 0) {
+			fprintf(stderr, "%s: made (type %d)\n", prog_what, types[i]);
+			close(fd);
+			return EXIT_OK;
+		}
+		if (!err || err == ESOCKTNOSUPPORT || err == EPROTONOSUPPORT ||
+		    err == EPROTOTYPE || err == EINVAL)
+			err = errno;
+	}
+	fprintf(stderr, "%s: refused: %s (%s)\n", prog_what, errno_name(err), strerror(err));
+	return EXIT_DENIED;
 }
 
 /* Skips a (possibly compressed) DNS name; returns the offset after it or
@@ -800,8 +827,8 @@ int main(int argc, char **argv)
 		return cmd_echo(argv[2], true);
 	if (!strcmp(cmd, "ping") && argc == 3)
 		return cmd_echo(argv[2], false);
-	if (!strcmp(cmd, "packet") && argc == 2)
-		return cmd_packet();
+	if (!strcmp(cmd, "socket") && argc == 3)
+		return cmd_socket(argv[2]);
 	if (!strcmp(cmd, "dns") && argc == 5)
 		return cmd_dns(argv[2], argv[3], argv[4]);
 	if (!strcmp(cmd, "matrix") && argc >= 3)

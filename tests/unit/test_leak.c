@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "families.h"
 #include "leak.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -154,9 +155,10 @@ static void test_classify(void **state)
 		{ CBPF_LEAK_UDP_CONNECT, CBPF_STAGE_EGRESS, 0, false, -1, L, "UDP would have said EPERM" },
 		{ CBPF_LEAK_RAW, CBPF_STAGE_SOCKET, EPERM, false, 1, B, "sock_create" },
 		{ CBPF_LEAK_RAW, CBPF_STAGE_SOCKET, EPERM, false, 0, U, "capability, not the programs" },
-		{ CBPF_LEAK_PACKET, CBPF_STAGE_SOCKET, EPERM, false, 0, B, "no CAP_NET_RAW" },
-		{ CBPF_LEAK_PACKET, CBPF_STAGE_SOCKET, 0, false, 0, L, "packet socket made" },
-		{ CBPF_LEAK_PACKET, CBPF_STAGE_SOCKET, EAFNOSUPPORT, false, 0, U, "no AF_PACKET" },
+		{ CBPF_LEAK_FAMILY, CBPF_STAGE_SOCKET, EAFNOSUPPORT, false, 0, B, "refused by the filter" },
+		{ CBPF_LEAK_FAMILY, CBPF_STAGE_SOCKET, EPERM, false, -1, B, "no CAP_NET_RAW, no counters" },
+		{ CBPF_LEAK_FAMILY, CBPF_STAGE_SOCKET, 0, false, 0, L, "vsock socket made" },
+		{ CBPF_LEAK_FAMILY, CBPF_STAGE_SOCKET, 0, false, 1, L, "made, whatever was counted" },
 		{ CBPF_LEAK_LOOPBACK_TCP, CBPF_STAGE_HOOK, ECONNREFUSED, false, 0, L, "loopback refused synchronously" },
 	};
 
@@ -202,13 +204,20 @@ static void test_plan(void **state)
 	cbpf_leak_add_target(in.targets, &in.ntargets, "192.0.2.1");
 	cbpf_leak_add_target(in.targets, &in.ntargets, "2001:db8::1");
 	n = cbpf_leak_plan(&in, rows, N(rows));
-	/* 11 per-target kinds x 2 + v4-mapped x 1 + packet + other port + 2 loopback */
-	assert_int_equal(n, 11 * 2 + 1 + 1 + 1 + 2);
+	/* 11 per-target kinds x 2 + v4-mapped x 1 + other port + 2 loopback,
+	 * and one row per refused family: 1 to 45 but the four allowed */
+	assert_int_equal(n, 11 * 2 + 1 + 1 + 2 + (CBPF_FAMILY_LIMIT - 1 - 4));
 	assert_int_equal(count_route(rows, (size_t)n, CBPF_LEAK_TCP_V4MAPPED), 1);
 	r = find_row(rows, (size_t)n, CBPF_LEAK_TCP_V4MAPPED);
 	assert_string_equal(r->t.text, "::ffff:192.0.2.1");
 	assert_int_equal(r->t.family, AF_INET6);
-	assert_int_equal(count_route(rows, (size_t)n, CBPF_LEAK_PACKET), 1);
+	assert_int_equal(count_route(rows, (size_t)n, CBPF_LEAK_FAMILY), CBPF_FAMILY_LIMIT - 5);
+	for (int i = 0; i < n; i++)
+		if (rows[i].route == CBPF_LEAK_FAMILY)
+			assert_false(cbpf_family_allowed(rows[i].sock_family) ||
+				     rows[i].sock_family == AF_UNSPEC);
+	r = find_row(rows, (size_t)n, CBPF_LEAK_FAMILY);
+	assert_int_equal(r->t.family, 0);
 	r = find_row(rows, (size_t)n, CBPF_LEAK_DNS_UDP);
 	assert_int_equal(r->port, 53);
 	r = find_row(rows, (size_t)n, CBPF_LEAK_PING);
@@ -370,7 +379,8 @@ static void test_output(void **state)
 	rows[0].port = 443;
 	rows[0].outcome = CBPF_LEAK_BLOCKED;
 	snprintf(rows[0].how, sizeof(rows[0].how), "connect: EPERM (no_rule)");
-	rows[1].route = CBPF_LEAK_PACKET;
+	rows[1].route = CBPF_LEAK_FAMILY;
+	rows[1].sock_family = AF_VSOCK;
 	rows[1].outcome = CBPF_LEAK_LEAKED;
 	snprintf(rows[1].how, sizeof(rows[1].how), "say \"hi\"\\\n");
 	rows[2].route = CBPF_LEAK_PING;
@@ -382,7 +392,7 @@ static void test_output(void **state)
 		"\"results\":["
 		"{\"route\":\"tcp\",\"address\":\"2001:db8::1\",\"port\":443,\"proto\":\"tcp\","
 		"\"result\":\"blocked\",\"how\":\"connect: EPERM (no_rule)\"},"
-		"{\"route\":\"packet\",\"address\":null,\"port\":0,\"proto\":\"packet\","
+		"{\"route\":\"socket-family\",\"address\":null,\"port\":0,\"proto\":\"AF_VSOCK\","
 		"\"result\":\"leaked\",\"how\":\"say \\\"hi\\\"\\\\\\u000a\"},"
 		"{\"route\":\"ping\",\"address\":\"192.0.2.1\",\"port\":0,\"proto\":\"icmp\","
 		"\"result\":\"untested\",\"how\":\"untested here\"}"
@@ -406,7 +416,9 @@ static void test_output(void **state)
 	cbpf_leak_format_dest(&rows[2], dest, sizeof(dest));
 	assert_string_equal(dest, "192.0.2.1:53");
 	cbpf_leak_format_dest(&rows[1], dest, sizeof(dest));
-	assert_string_equal(dest, "-");
+	assert_string_equal(dest, "AF_VSOCK");
+	assert_string_equal(cbpf_family_name(AF_RDS), "AF_RDS");
+	assert_string_equal(cbpf_family_name(CBPF_FAMILY_LIMIT), "AF_46");
 	for (int r = 0; r < CBPF_LEAK__COUNT; r++)
 		assert_string_not_equal(cbpf_leak_route_name(r), "?");
 }

@@ -18,6 +18,7 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define HOME "/home/u"
 #define PARENT "/claude-bpf/default"
+#define PROFILE "/run/claude-bpf/seccomp.json"
 
 static const char *const env_key[] = { "ANTHROPIC_API_KEY", NULL };
 static const char *const env_two[] = { "ANTHROPIC_API_KEY", "CLAUDE_CODE_USE_BEDROCK", NULL };
@@ -112,7 +113,7 @@ static void test_exact_rootless_in_git(void **state)
 {
 	char *const args[] = { "-p", "hello world" };
 	const struct cbpf_run r = {
-		.podman = "podman", .image = CBPF_DEFAULT_IMAGE,
+		.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
 		.cgroup_parent = "claudebpf-default.slice", .tty = true,
 		.rootless = true, .uid = 1000, .gid = 1000, .home = HOME,
 		.cwd = HOME "/git/proj", .git_dir = true, .env = env_key,
@@ -120,7 +121,9 @@ static void test_exact_rootless_in_git(void **state)
 	};
 	static const char *const want[] = {
 		"podman", "create", "--rm", "--interactive", "--tty",
-		"--cgroup-parent=claudebpf-default.slice", "--cap-drop=NET_RAW",
+		"--cgroup-parent=claudebpf-default.slice", "--network=private",
+		"--cgroupns=private", "--cap-drop=all", "--cap-add=" CBPF_PODMAN_CAPS,
+		"--security-opt=seccomp=" PROFILE,
 		"--security-opt=label=disable", "--security-opt=no-new-privileges",
 		"--userns=keep-id", "--env=HOME=/home/u", "--env=ANTHROPIC_API_KEY",
 		"--volume=/home/u/.claude:/home/u/.claude:rw",
@@ -141,14 +144,16 @@ static void test_exact_sudo_user(void **state)
 {
 	char *const args[] = { "--model", "opus" };
 	const struct cbpf_run r = {
-		.podman = "/usr/bin/podman", .image = "localhost/x:1",
+		.podman = "/usr/bin/podman", .seccomp = PROFILE, .image = "localhost/x:1",
 		.cgroup_parent = PARENT, .uid = 1000, .gid = 1001, .home = HOME,
 		.cwd = "/srv/project", .memory = "4g", .cpus = "1.5",
 		.args = args, .nargs = N(args),
 	};
 	static const char *const want[] = {
 		"/usr/bin/podman", "create", "--rm", "--interactive",
-		"--cgroup-parent=/claude-bpf/default", "--cap-drop=NET_RAW",
+		"--cgroup-parent=/claude-bpf/default", "--network=private",
+		"--cgroupns=private", "--cap-drop=all", "--cap-add=" CBPF_PODMAN_CAPS,
+		"--security-opt=seccomp=" PROFILE,
 		"--security-opt=label=disable", "--security-opt=no-new-privileges",
 		"--user=1000:1001", "--memory=4g", "--cpus=1.5",
 		"--env=HOME=/home/u",
@@ -169,15 +174,17 @@ static void test_exact_root_shell_no_internet(void **state)
 {
 	char *const args[] = { "-c", "echo 'a b' \"$HOME\"; ls -- -x", "", "--", "-" };
 	const struct cbpf_run r = {
-		.podman = "podman", .image = CBPF_DEFAULT_IMAGE,
+		.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
 		.no_internet = true, .shell = true, .home = "/root",
 		.cwd = "/root", .git_dir = true,
 		.args = args, .nargs = N(args),
 	};
 	static const char *const want[] = {
-		"podman", "create", "--rm", "--interactive", "--cap-drop=NET_RAW",
+		"podman", "create", "--rm", "--interactive", "--network=none",
+		"--cgroupns=private", "--cap-drop=all", "--cap-add=" CBPF_PODMAN_CAPS,
+		"--security-opt=seccomp=" PROFILE,
 		"--security-opt=label=disable", "--security-opt=no-new-privileges",
-		"--network=none", "--env=HOME=/root",
+		"--env=HOME=/root",
 		"--volume=/root/.claude:/root/.claude:rw",
 		"--volume=/root/.claude.json:/root/.claude.json:rw",
 		"--volume=/root/git:/root/git:ro", "--volume=/root:/root:rw",
@@ -270,6 +277,7 @@ static void build_prop(const struct prop_case *c, struct cbpf_run *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->podman = "podman";
+	r->seccomp = PROFILE;
 	r->image = CBPF_DEFAULT_IMAGE;
 	r->cgroup_parent = c->no_internet ? NULL : PARENT;
 	r->no_internet = c->no_internet;
@@ -313,12 +321,23 @@ static void check_invariants(const char *what, const struct cbpf_run *r,
 		dump_fail(a, what, "claude --dangerously-skip-permissions does not follow the image");
 	}
 	for (const char *const *s = (const char *const[]){ "--rm", "--interactive",
-			"--cap-drop=NET_RAW", "--security-opt=label=disable",
-			"--security-opt=no-new-privileges", NULL }; *s; s++)
+			"--cgroupns=private", "--cap-drop=all", "--cap-add=" CBPF_PODMAN_CAPS,
+			"--security-opt=seccomp=" PROFILE, "--security-opt=label=disable",
+			"--security-opt=no-new-privileges",
+			r->no_internet ? "--network=none" : "--network=private", NULL }; *s; s++)
 		if (find(a, *s) < 0 || find(a, *s) > image)
 			dump_fail(a, what, "'%s' missing before the image", *s);
+	for (const char *const *s = (const char *const[]){ "--cap-add", "--network",
+			"--security-opt=seccomp", "--cgroupns", NULL }; *s; s++) {
+		size_t before = 0;
+
+		for (ssize_t i = 0; i < image; i++)
+			before += !strncmp(a->v[i], *s, strlen(*s));
+		if (before != 1)
+			dump_fail(a, what, "%zu '%s' options, want one", before, *s);
+	}
 	/* Nothing gives back what --cap-drop took. */
-	for (const char *const *s = (const char *const[]){ "--cap-add", "--privileged",
+	for (const char *const *s = (const char *const[]){ "--privileged",
 			"--network=host", "--net=host", "--pid=host", "-v", "-e", NULL }; *s; s++)
 		if (find_prefix(a, *s) >= 0 && find_prefix(a, *s) < image)
 			dump_fail(a, what, "'%s' must not be there", *s);
@@ -329,10 +348,9 @@ static void check_invariants(const char *what, const struct cbpf_run *r,
 		snprintf(buf, sizeof(buf), "--cgroup-parent=%s", r->cgroup_parent);
 		if (find(a, buf) < 0)
 			dump_fail(a, what, "'%s' missing", buf);
-		ssize_t net = find_prefix(a, "--network");
-
-		if (net >= 0 && net < image)
-			dump_fail(a, what, "a --network option with a policy");
+		/* podman's own network namespace: the policy holds it. */
+		if (find(a, "--network=private") < 0)
+			dump_fail(a, what, "no --network=private with a policy");
 	}
 	if (count_prefix(a, "--workdir=") != 1)
 		dump_fail(a, what, "not exactly one --workdir");
@@ -512,7 +530,7 @@ static void test_args_verbatim(void **state)
 	(void)state;
 	for (int shell = 0; shell < 2; shell++) {
 		struct cbpf_run r = {
-			.podman = "podman", .image = CBPF_DEFAULT_IMAGE,
+			.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
 			.cgroup_parent = PARENT, .home = HOME, .cwd = HOME "/w",
 			.shell = shell, .args = args, .nargs = N(args),
 		};
@@ -540,7 +558,7 @@ static void test_args_verbatim(void **state)
 static void test_no_args(void **state)
 {
 	struct cbpf_run r = {
-		.podman = "podman", .image = CBPF_DEFAULT_IMAGE,
+		.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
 		.cgroup_parent = PARENT, .home = HOME, .cwd = HOME,
 	};
 	struct cbpf_argv a;
@@ -602,7 +620,7 @@ static void test_invalid(void **state)
 	(void)state;
 	for (size_t i = 0; i < N(cases); i++) {
 		struct cbpf_run r = {
-			.podman = "podman", .image = CBPF_DEFAULT_IMAGE,
+			.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
 			.cgroup_parent = cases[i].no_parent ? NULL : PARENT,
 			.home = cases[i].home ? cases[i].home : HOME,
 			.cwd = cases[i].cwd ? cases[i].cwd : HOME "/w",
@@ -631,7 +649,7 @@ static void test_invalid(void **state)
 static void test_null_paths(void **state)
 {
 	struct cbpf_run r = {
-		.podman = "podman", .image = CBPF_DEFAULT_IMAGE,
+		.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
 		.cgroup_parent = PARENT, .home = NULL, .cwd = "/srv/x",
 	};
 	struct cbpf_argv a;
@@ -783,6 +801,59 @@ static void test_print_round_trip(void **state)
 	}
 }
 
+/* --- the created container, as podman inspect shows it --- */
+
+static void check_case(const char *inspect, bool no_internet, const char *want)
+{
+	const char *what = "unset";
+	int rc = cbpf_podman_check(inspect, PROFILE, no_internet, &what);
+
+	if (!want && rc)
+		fail_msg("'%s' refused: %s", inspect, what);
+	if (want && (rc != -EPERM || !what || !strstr(what, want)))
+		fail_msg("'%s': returned %d (%s), want a refusal naming '%s'", inspect, rc,
+			 what ? what : "(null)", want);
+}
+
+static void test_check(void **state)
+{
+	const char *sec = "no-new-privileges,seccomp=" PROFILE ",";
+	char line[512];
+
+	(void)state;
+	snprintf(line, sizeof(line), "bridge|private|%s|CAP_CHOWN,CAP_KILL,", sec);
+	check_case(line, false, NULL);
+	snprintf(line, sizeof(line), "slirp4netns|private|label=disable,%s|", sec);
+	check_case(line, false, NULL);
+	snprintf(line, sizeof(line), "none|private|%s|CAP_SETUID,\n", sec);
+	check_case(line, true, NULL);
+	/* A site's containers.conf, or a podman that ignored a flag. */
+	snprintf(line, sizeof(line), "host|private|%s|", sec);
+	check_case(line, false, "network");
+	snprintf(line, sizeof(line), "ns:/run/netns/x|private|%s|", sec);
+	check_case(line, false, "network");
+	snprintf(line, sizeof(line), "container:abc|private|%s|", sec);
+	check_case(line, false, "network");
+	snprintf(line, sizeof(line), "none|private|%s|", sec);
+	check_case(line, false, "network");
+	snprintf(line, sizeof(line), "bridge|private|%s|", sec);
+	check_case(line, true, "network");
+	snprintf(line, sizeof(line), "bridge|host|%s|", sec);
+	check_case(line, false, "cgroup");
+	check_case("bridge|private|seccomp=" PROFILE ",|", false, "no-new-privileges");
+	check_case("bridge|private|no-new-privileges,seccomp=unconfined,|", false, "seccomp");
+	check_case("bridge|private|no-new-privileges,seccomp=" PROFILE "x,|", false, "seccomp");
+	check_case("bridge|private|no-new-privileges,|", false, "seccomp");
+	snprintf(line, sizeof(line), "bridge|private|%s|CAP_CHOWN,CAP_NET_RAW,", sec);
+	check_case(line, false, "capabilities");
+	snprintf(line, sizeof(line), "bridge|private|%s|CAP_SYS_ADMIN,", sec);
+	check_case(line, false, "capabilities");
+	snprintf(line, sizeof(line), "bridge|private|%s|CAP_CHOWNX,", sec);
+	check_case(line, false, "capabilities");
+	check_case("bridge|private", false, "inspect");
+	check_case("", false, "inspect");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_no_args),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_null_paths),
+		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_argv_add),
 		cmocka_unit_test(test_print_expected),
 		cmocka_unit_test(test_print_round_trip),

@@ -75,6 +75,8 @@ void cbpf_argv_print(const struct cbpf_argv *a, FILE *f)
 	fputc('\n', f);
 }
 
+#define MOUNT_FLAGS "nosuid,nodev"
+
 /* podman's -v splits on ':' and needs absolute paths. */
 static bool mountable(const char *path)
 {
@@ -102,21 +104,46 @@ static bool valid_cpus(const char *s)
 	return strtod(s, NULL) > 0;
 }
 
+/* Whether `dir` is `path` or a folder above it. */
+static bool holds(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+
+	return !strcmp(dir, "/") || (!strncmp(dir, path, n) && (path[n] == '/' || !path[n]));
+}
+
+const char *cbpf_run_refuse_cwd(const char *cwd, const char *home)
+{
+	char claude[4096];
+
+	snprintf(claude, sizeof(claude), "%s/.claude", home);
+	if (!strcmp(cwd, "/"))
+		return "the root folder";
+	if (holds(cwd, home))
+		return "your home folder, or a folder that holds it";
+	if (holds(claude, cwd))
+		return "inside ~/.claude";
+	return NULL;
+}
+
 int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 			    const char **bad)
 {
 	struct cbpf_argv *a = out;
-	char git[4096], claude[4096];
+	char git[4096];
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	*bad = NULL;
 	snprintf(git, sizeof(git), "%s/git", r->home ? r->home : "");
-	snprintf(claude, sizeof(claude), "%s/.claude", r->home ? r->home : "");
 	if (!mountable(r->home))
 		*bad = "home directory";
+	else if (!mountable(r->agent_home))
+		*bad = "agent's home";
 	else if (!mountable(r->cwd))
 		*bad = "current directory";
+	else if (cbpf_run_refuse_cwd(r->cwd, r->home))
+		*bad = "current directory (the root, the home or a folder above it, ~/.claude)";
 	else if (r->memory && !valid_memory(r->memory))
 		*bad = "--memory";
 	else if (r->cpus && !valid_cpus(r->cpus))
@@ -125,6 +152,9 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 		*bad = "--cgroup-parent";
 	else if (!mountable(r->seccomp))
 		*bad = "seccomp profile path";
+	for (size_t i = 0; !*bad && r->guards && i < r->guards->n; i++)
+		if (!mountable(r->guards->v[i].path))
+			*bad = "guarded path";
 	if (*bad)
 		return -EINVAL;
 
@@ -160,16 +190,21 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 	TRY(addf(a, "--env=HOME=%s", r->home));
 	for (const char *const *e = r->env; e && *e; e++)
 		TRY(addf(a, "--env=%s", *e));   /* the value stays off the command line */
-	/* podman refuses two mounts on one destination: the current directory
-	 * mount (read-write) stands for ~/.claude or ~/git when it is one. */
-	if (strcmp(r->cwd, claude))
-		TRY(addf(a, "--volume=%s:%s:rw", claude, claude));
-	TRY(addf(a, "--volume=%s/.claude.json:%s/.claude.json:rw", r->home, r->home));
-	/* ~/git read-only; the current directory stays writable even inside
-	 * it (podman mounts the deeper path over the shallower). */
+	/* Every mount nosuid and nodev. The agent's own home at HOME; ~/git
+	 * read-only, the current directory writable even inside it (podman
+	 * mounts the deeper path over the shallower); then the guarded paths
+	 * of the tree over it. */
+	TRY(addf(a, "--volume=%s:%s:rw," MOUNT_FLAGS, r->agent_home, r->home));
 	if (r->git_dir && strcmp(r->cwd, git))
-		TRY(addf(a, "--volume=%s:%s:ro", git, git));
-	TRY(addf(a, "--volume=%s:%s:rw", r->cwd, r->cwd));
+		TRY(addf(a, "--volume=%s:%s:ro," MOUNT_FLAGS, git, git));
+	TRY(addf(a, "--volume=%s:%s:rw," MOUNT_FLAGS, r->cwd, r->cwd));
+	for (size_t i = 0; r->guards && i < r->guards->n; i++) {
+		const struct cbpf_guard *g = &r->guards->v[i];
+
+		if (!g->sweep)
+			TRY(addf(a, "--volume=%s:%s:%s," MOUNT_FLAGS, g->path, g->path,
+				 g->rw ? "rw" : "ro"));
+	}
 	TRY(addf(a, "--workdir=%s", r->cwd));
 	TRY(cbpf_argv_add(a, r->image));
 	if (r->shell) {

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include "guard.h"
 
 #define CBPF_DEFAULT_IMAGE "claude-sandbox:latest"
 
@@ -23,7 +24,9 @@ struct cbpf_run {
 	uid_t uid;                  /* the user the agent runs as (rootful: */
 	gid_t gid;                  /*  --user uid:gid unless uid is 0) */
 	const char *home;           /* that user's home, also HOME inside */
+	const char *agent_home;     /* mounted at `home` (agent_home.h) */
 	const char *cwd;            /* current directory, symlinks resolved */
+	const struct cbpf_guards *guards; /* held in it (guard.h); NULL: none */
 	bool git_dir;               /* <home>/git exists: mounted read-only */
 	const char *memory;         /* --memory, NULL: none */
 	const char *cpus;           /* --cpus, NULL: none */
@@ -39,7 +42,8 @@ struct cbpf_argv {
 
 /* The `podman create` command line that makes the agent's container.
  * Returns 0, -EINVAL (with *bad naming the field: a path podman's -v cannot
- * carry, a malformed --memory or --cpus), or -ENOMEM. */
+ * carry, a current directory cbpf_run_refuse_cwd refuses, a malformed
+ * --memory or --cpus), or -ENOMEM. */
 int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 			    const char **bad);
 
@@ -62,6 +66,12 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
  * 0, or -EPERM with *what naming the first difference. */
 int cbpf_podman_check(const char *inspect, const char *seccomp, bool no_internet,
 		      const char **what);
+
+/* Why `run` must not start in `cwd` for a user whose home is `home`, or
+ * NULL: the root, the home itself or a folder holding it (the agent could
+ * replace ~/.claude or ~/git, which the host runs and mounts), or a folder
+ * inside ~/.claude. */
+const char *cbpf_run_refuse_cwd(const char *cwd, const char *home);
 
 int cbpf_argv_add(struct cbpf_argv *a, const char *s);
 void cbpf_argv_free(struct cbpf_argv *a);

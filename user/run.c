@@ -11,11 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "agent_home.h"
 #include "cgroup.h"
 #include "commands.h"
+#include "guard.h"
 #include "log.h"
 #include "podman.h"
 #include "podman_host.h"
@@ -170,31 +174,79 @@ static int check_container(const char *id, const struct cbpf_run *r, const char 
 	return 1;
 }
 
-/* ~/.claude and ~/.claude.json must exist to be mounted; made for the
- * user who runs the agent. */
-static int ensure_state_files(const char *home, uid_t uid, gid_t gid)
+/* From here on, file-system calls act as `uid`:`gid` (setfsuid also drops
+ * the capabilities that override file permissions), so that nothing the
+ * user could not do is done in the user's folders; as_user(geteuid(),
+ * getegid()) returns. Nothing to do when this is not root. */
+static void as_user(uid_t uid, gid_t gid)
 {
-	char path[PATH_MAX];
-	int fd;
+	if (geteuid() != 0)
+		return;
+	setfsgid(gid);
+	setfsuid(uid);
+}
 
-	if ((size_t)snprintf(path, sizeof(path) - 5, "%s/.claude", home) >= sizeof(path) - 5)
-		return -ENAMETOOLONG;
-	if (mkdir(path, 0700) == 0) {
-		if (lchown(path, uid, gid))
-			return -errno;
-	} else if (errno != EEXIST) {
-		return -errno;
-	}
-	memcpy(path + strlen(path), ".json", sizeof(".json"));
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd >= 0) {
-		/* An empty object: Claude Code reads the file as JSON. */
-		int err = write(fd, "{}\n", 3) != 3 || fchown(fd, uid, gid) ? -errno : 0;
+static pid_t attached;
 
-		close(fd);
-		return err;
+static void forward(int sig)
+{
+	if (attached > 0)
+		kill(attached, sig);
+}
+
+/* podman start --attach, waited for: its exit status (the container's).
+ * As system() does, the terminal's ^C and ^\ go to podman, which passes
+ * them in; SIGTERM and SIGHUP sent to this process are passed on. */
+static int attach(const char *id)
+{
+	char *argv[] = { "podman", "start", "--attach", "--interactive", (char *)id, NULL };
+	struct sigaction ign = { .sa_handler = SIG_IGN }, fwd = { .sa_handler = forward };
+	struct sigaction old[4];
+	static const int sigs[4] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
+	int status = 0;
+
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], i < 2 ? &ign : &fwd, &old[i]);
+	fflush(NULL);
+	attached = fork();
+	if (attached == 0) {
+		for (int i = 0; i < 4; i++)
+			sigaction(sigs[i], &old[i], NULL);
+		execvp(argv[0], argv);
+		_exit(127);
 	}
-	return errno == EEXIST ? 0 : -errno;
+	while (attached > 0 && waitpid(attached, &status, 0) < 0 && errno == EINTR)
+		;
+	for (int i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	if (attached < 0) {
+		cbpf_error("cannot fork: %s", strerror(errno));
+		return 1;
+	}
+	attached = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+		cbpf_error("cannot run podman start");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Creates the container, checks it, starts it and waits for it: its exit
+ * status, or 1 when it never started. */
+static int launch(const struct cbpf_run *r, char **argv, const char *mount, const char *enf)
+{
+	char id[256];
+	int rc = cbpf_capture(argv, id, sizeof(id));
+
+	if (rc != 0 || !*id || strchr(id, '\n')) {
+		cbpf_error("podman could not create the container (exit %d)", rc);
+		return 1;
+	}
+	/* Created, not started: check it first. */
+	if (check_container(id, r, mount, enf))
+		return 1;
+	rc = attach(id);
+	/* Normally gone already (--rm); not when start itself failed. */
+	remove_container("podman", id);
+	return rc;
 }
 
 static void run_help(void)
@@ -202,12 +254,15 @@ static void run_help(void)
 	printf("usage: claude-bpf run [--policy NAME] [--no-internet|-n] [--shell|-s]\n"
 	       "                     [--image IMAGE] [--memory SIZE] [--cpus N] [--dry-run]\n"
 	       "                     [--selftest-target ADDR]... [--skip-selftest]\n"
-	       "                     [--] [CLAUDE ARGS...]\n"
+	       "                     [--allow-config-writes] [--] [CLAUDE ARGS...]\n"
 	       "Starts claude --dangerously-skip-permissions (with --shell: bash) in a\n"
 	       "podman container held by policy NAME (default: default), after the\n"
 	       "policy's selftest found no leak (as root: run now, toward ADDR or the\n"
 	       "documentation addresses; otherwise: the result load or selftest recorded).\n"
-	       "--skip-selftest starts without that check.\n");
+	       "--skip-selftest starts without that check. The agent's home is its own\n"
+	       "(~/.local/state/claude-bpf/home); in the current directory, git hooks and\n"
+	       "config, .claude, .mcp.json and editor settings are read-only, unless\n"
+	       "--allow-config-writes.\n");
 }
 
 /* The leak gate: as root the selftest runs now; an ordinary user (bpf()
@@ -274,16 +329,19 @@ int cmd_run(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'd' },
 		{ "selftest-target", required_argument, NULL, 'T' },
 		{ "skip-selftest", no_argument, NULL, 'S' },
+		{ "allow-config-writes", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct cbpf_run r = { .podman = "podman", .image = CBPF_DEFAULT_IMAGE };
-	const char *name = "default", *bad, *env[sizeof(pass_env) / sizeof(pass_env[0]) + 1];
+	const char *name = "default", *bad, *why, *env[sizeof(pass_env) / sizeof(pass_env[0]) + 1];
 	char here[PATH_MAX], cwd[PATH_MAX], home[PATH_MAX], git[PATH_MAX + 8], mount[PATH_MAX];
-	char enf[PATH_MAX], parent[PATH_MAX], id[256], profile[PATH_MAX], msg[512];
+	char enf[PATH_MAX], parent[PATH_MAX], profile[PATH_MAX], msg[512];
 	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
 	size_t ntargets = 0;
-	bool dry = false, systemd, skip_selftest = false;
+	bool dry = false, systemd, skip_selftest = false, allow_writes = false;
+	char agent_home[PATH_MAX], quarantine[PATH_MAX], what[PATH_MAX];
+	struct cbpf_guards guards = { .n = 0 };
 	struct cbpf_argv a;
 	struct passwd *pw;
 	const char *sudo_uid = getenv("SUDO_UID");
@@ -301,6 +359,7 @@ int cmd_run(int argc, char **argv)
 		case 'c': r.cpus = optarg; break;
 		case 'd': dry = true; break;
 		case 'S': skip_selftest = true; break;
+		case 'W': allow_writes = true; break;
 		case 'T':
 			if (cbpf_leak_add_target(targets, &ntargets, optarg))
 				return cbpf_usage_error("run", "invalid --selftest-target '%s': at "
@@ -314,24 +373,42 @@ int cmd_run(int argc, char **argv)
 	r.args = &argv[optind];
 	r.nargs = (size_t)(argc - optind);
 
-	/* The agent runs as the user, also when this runs through sudo. */
-	pw = getuid() == 0 && sudo_uid ? getpwuid((uid_t)strtoul(sudo_uid, NULL, 10))
-				       : getpwuid(getuid());
-	if (!pw) {
-		cbpf_error("cannot find the invoking user in the password database");
-		return 1;
-	}
-	r.uid = pw->pw_uid;
-	r.gid = pw->pw_gid;
-	/* Through sudo, the invoking user's home; else HOME as it is. */
-	snprintf(home, sizeof(home), "%s", (getuid() == 0 && sudo_uid) || !getenv("HOME") ?
-		 pw->pw_dir : getenv("HOME"));
-	r.home = home;
 	if (!getcwd(here, sizeof(here)) || !realpath(here, cwd)) {
 		cbpf_error("cannot resolve the current directory: %s", strerror(errno));
 		return 1;
 	}
 	r.cwd = cwd;
+	/* The agent runs as the user, also through sudo. Root itself: as the
+	 * tree's owner, never as root, whose files (a setuid bit set inside)
+	 * would be root's on the host's disk. */
+	if (getuid() == 0 && !sudo_uid) {
+		if (stat(cwd, &st) || st.st_uid == 0) {
+			cbpf_error("run as root starts the agent as the owner of the current "
+				   "directory, and root owns '%s': the agent must never own "
+				   "files as root; run it as a user (sudo -u USER claude-bpf "
+				   "run, or sudo claude-bpf run from a user's shell)", cwd);
+			return 1;
+		}
+		pw = getpwuid(st.st_uid);
+	} else {
+		pw = getpwuid(sudo_uid && getuid() == 0 ? (uid_t)strtoul(sudo_uid, NULL, 10) :
+			      getuid());
+	}
+	if (!pw) {
+		cbpf_error("cannot find the user the agent runs as in the password database");
+		return 1;
+	}
+	r.uid = pw->pw_uid;
+	r.gid = pw->pw_gid;
+	/* As root, that user's home; else HOME as it is. */
+	snprintf(home, sizeof(home), "%s", getuid() == 0 || !getenv("HOME") ?
+		 pw->pw_dir : getenv("HOME"));
+	r.home = home;
+	if ((why = cbpf_run_refuse_cwd(cwd, home))) {
+		cbpf_error("run does not start in %s (%s): the agent could replace what "
+			   "the host runs or mounts next time; cd to a project", cwd, why);
+		return 1;
+	}
 	snprintf(git, sizeof(git), "%s/git", home);
 	r.git_dir = stat(git, &st) == 0 && S_ISDIR(st.st_mode);
 	r.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
@@ -394,39 +471,60 @@ int cmd_run(int argc, char **argv)
 		return 1;
 	}
 	r.seccomp = profile;
+
+	/* The agent's home and the tree's guards, made as the user. */
+	if (cbpf_agent_home_paths(home, getuid() ? getenv("XDG_STATE_HOME") : NULL, agent_home,
+				  quarantine, sizeof(agent_home))) {
+		cbpf_error("the path of the agent's home is too long");
+		return 1;
+	}
+	r.agent_home = agent_home;
+	as_user(r.uid, r.gid);
+	err = dry ? 0 : cbpf_agent_home_prepare(home, agent_home, what, sizeof(what));
+	if (!err && !allow_writes)
+		err = cbpf_guard_prepare(cwd, !dry, &guards, what, sizeof(what));
+	as_user(geteuid(), getegid());
+	if (err) {
+		cbpf_error(err == -ELOOP ? "%s is a symbolic link, which claude-bpf cannot "
+			   "hold: the agent could replace it (make it a folder or file, or "
+			   "start with --allow-config-writes)%s" : "cannot prepare %s: %s",
+			   what, err == -ELOOP ? "" : strerror(-err));
+		return 1;
+	}
+	if (allow_writes)
+		fprintf(stderr, "claude-bpf: --allow-config-writes: the agent may change git "
+			"hooks and config, .claude, .mcp.json and editor settings in %s, which "
+			"the host runs later\n", cwd);
+	else
+		r.guards = &guards;
+
 	err = cbpf_podman_create_argv(&r, &a, &bad);
 	if (err) {
 		cbpf_error(err == -EINVAL ? "invalid %s for podman" : "out of memory%s",
 			   err == -EINVAL ? bad : "");
-		return err == -EINVAL ? EXIT_USAGE : 1;
-	}
-	if (dry) {
+		rc = err == -EINVAL ? EXIT_USAGE : 1;
+	} else if (dry) {
 		cbpf_argv_print(&a, stdout);
-		cbpf_argv_free(&a);
-		return 0;
+		rc = 0;
+	} else {
+		rc = launch(&r, a.v, mount, r.no_internet ? NULL : enf);
 	}
-	if ((err = ensure_state_files(home, r.uid, r.gid))) {
-		cbpf_error("cannot create ~/.claude and ~/.claude.json in '%s': %s", home,
-			   strerror(-err));
-		cbpf_argv_free(&a);
-		return 1;
-	}
-	rc = cbpf_capture(a.v, id, sizeof(id));
 	cbpf_argv_free(&a);
-	if (rc != 0 || !*id || strchr(id, '\n')) {
-		cbpf_error("podman could not create the container (exit %d)", rc);
-		return 1;
-	}
-	/* Created, not started: check it first. */
-	if (check_container(id, &r, mount, r.no_internet ? NULL : enf))
-		return 1;
-	{
-		char *start_argv[] = { "podman", "start", "--attach", "--interactive", id, NULL };
+	as_user(r.uid, r.gid);
+	if (cbpf_guard_finish(cwd, &guards, quarantine))
+		for (size_t i = 0; i < guards.n; i++) {
+			const struct cbpf_guard *g = &guards.v[i];
 
-		fflush(NULL);
-		execvp(start_argv[0], start_argv);
-		cbpf_error("cannot run podman: %s", strerror(errno));
-		remove_container("podman", id);
-		return 1;
-	}
+			if (!g->appeared)
+				continue;
+			if (g->moved_to[0])
+				cbpf_error("the agent made %s, which would send the host's git "
+					   "elsewhere: moved to %s", g->path, g->moved_to);
+			else
+				cbpf_error("the agent made %s, which would send the host's git "
+					   "elsewhere, and it could not be moved aside (%s): remove "
+					   "it before you run git there", g->path, strerror(-g->err));
+		}
+	as_user(geteuid(), getegid());
+	return rc;
 }

@@ -31,8 +31,8 @@ PM_POLICIES=()          # policies whose cgroups podman may have made
 PM_ENV=()               # NAME=VALUE assignments pm_run adds
 PM_PATH=$PATH           # the PATH pm_run gives claude-bpf run
 PM_HOME_CHECK=""        # "ok", or why run does not use the tests' HOME
-PM_REAL_HOME=""         # the passwd home of the user running the tests
-PM_REAL_MADE=()         # ~/.claude, ~/.claude.json there if not there before
+PM_USER=cbt-agent       # the agent's user: owns the tests' homes and work dirs
+PM_USER_MADE=""         # true when the set-up added PM_USER
 declare -A PM_SYSCTL_SAVED
 
 # pm_preconditions: true when podman can run here; else PM_STATE says why.
@@ -164,16 +164,15 @@ pm_setup() {
 	PM_DIR=$T/podman
 	mkdir -p "$PM_DIR"/{tmp,networks,storage,run,homes,work} || return 1
 	CLEANUP_HOOKS+=(pm_cleanup)
+	# The agent's user: run started by root runs the agent as the owner of
+	# the current directory, never as root. pm_new_home makes its home.
+	if ! id -u "$PM_USER" >/dev/null 2>&1; then
+		useradd --system --no-create-home --home-dir "$PM_DIR/homes" \
+			--shell /usr/sbin/nologin "$PM_USER" || return 1
+		PM_USER_MADE=true
+	fi
 	for s in "${PM_SYSCTLS[@]}"; do
 		PM_SYSCTL_SAVED[$s]=$(sysctl -n "$s") || return 1
-	done
-	# Should run use the passwd home instead of HOME, what it creates
-	# there is removed again (only if still empty).
-	PM_REAL_HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
-	PM_REAL_MADE=()
-	for s in .claude .claude.json; do
-		[[ -n $PM_REAL_HOME && ! -e $PM_REAL_HOME/$s && ! -L $PM_REAL_HOME/$s ]] &&
-			PM_REAL_MADE+=("$PM_REAL_HOME/$s")
 	done
 	# A store of our own: the host's images and containers stay untouched,
 	# `podman ps -a` sees only the tests' containers, cleanup removes it whole.
@@ -238,15 +237,10 @@ pm_cleanup() {
 		sysctl -qw "$s=${PM_SYSCTL_SAVED[$s]}"
 	done
 	PM_SYSCTL_SAVED=()
-	for m in "${PM_REAL_MADE[@]}"; do
-		if [[ -f $m && ! -s $m ]]; then
-			rm -f "$m"
-		elif [[ -d $m ]]; then
-			rmdir "$m" 2>/dev/null
-		fi
-		[[ -e $m ]] && say "cleanup: $m was made during the podman tests and is not empty: left as it is" >&2
-	done
-	PM_REAL_MADE=()
+	if [[ ${PM_USER_MADE:-} == true ]]; then
+		userdel "$PM_USER" 2>/dev/null
+		PM_USER_MADE=""
+	fi
 	pm_remove_v1_cgroups
 	unset CONTAINERS_CONF CONTAINERS_STORAGE_CONF
 	PM_DIR=""
@@ -274,18 +268,21 @@ pm_have_run() {
 # (the tests' temporary homes); otherwise fails the test without running
 # anything, so that nothing is written into the real home.
 pm_home_used() {
-	local saved=$PM_HOME home
+	local saved=$PM_HOME saved_dir=${DIR:-} home
 
 	if [[ -z $PM_HOME_CHECK ]]; then
 		pm_new_home
-		pm_run "$PM_HOME" --dry-run --policy "$PM_POLICY" --image "$PM_IMAGE" --shell
+		pm_new_dir
+		pm_run "$DIR" --dry-run --policy "$PM_POLICY" --image "$PM_IMAGE" --shell
 		if ((RC == 0)) && [[ $OUT == *" --env=HOME=$PM_HOME "* ]]; then
 			PM_HOME_CHECK=ok
 		else
 			home=$(grep -o -- ' --env=HOME=[^ ]*' <<<"$OUT")
-			PM_HOME_CHECK="run does not use \$HOME: with HOME=$PM_HOME its podman command has '${home# }' ($(ran)); not run, so that the real home stays untouched"
+			PM_HOME_CHECK="run does not use the home of the user it runs the agent as: with $PM_HOME its podman command has '${home# }' ($(ran)); not run"
 		fi
 		PM_HOME=$saved
+		DIR=$saved_dir
+		[[ -n $PM_HOME ]] && usermod --home "$PM_HOME" "$PM_USER"
 	fi
 	[[ $PM_HOME_CHECK == ok ]] && return 0
 	fail "$PM_HOME_CHECK"
@@ -297,14 +294,24 @@ pm_new_dir() {
 	PM_SEQ=$((PM_SEQ + 1))
 	DIR=$PM_DIR/work/d$PM_SEQ
 	mkdir -p "$DIR"
+	pm_own "$DIR"
+}
+
+# pm_own PATH...: PATH (and what it holds) owned by the agent's user, as a
+# user's project is.
+pm_own() {
+	chown -R "$PM_USER:$PM_USER" "$@"
 }
 
 # pm_new_home: a fresh home without ~/.claude, ~/.claude.json or ~/git, in
-# PM_HOME.
+# PM_HOME, the passwd home of PM_USER (run started by root takes the home
+# of the user it runs the agent as).
 pm_new_home() {
 	PM_SEQ=$((PM_SEQ + 1))
 	PM_HOME=$PM_DIR/homes/h$PM_SEQ
 	mkdir -p "$PM_HOME"
+	pm_own "$PM_HOME"
+	usermod --home "$PM_HOME" "$PM_USER"
 }
 
 # The suite's hosts run's selftest aims at (never its default documentation

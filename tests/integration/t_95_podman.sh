@@ -312,6 +312,7 @@ if pm_ready && pm_have_run && pm_home_used; then
 	pm_new_home
 	mkdir -p "$PM_HOME/git/proj"
 	echo in-git >"$PM_HOME/git/marker"
+	pm_own "$PM_HOME/git"
 	pm_shell "$PM_HOME/git/proj" \
 		'cat "$HOME/git/marker"; touch "$HOME/git/new" 2>/dev/null && echo git-writable; touch new && echo cwd-writable; set -- "$HOME/git"; '"$PM_MOUNT_OPTS"
 	if ((RC != 0)); then
@@ -331,6 +332,7 @@ if pm_ready && pm_have_run && pm_home_used; then
 	pm_new_dir
 	mkdir -p "$PM_HOME/git"
 	echo in-git >"$PM_HOME/git/marker"
+	pm_own "$PM_HOME/git"
 	pm_shell "$DIR" 'cat "$HOME/git/marker"; touch "$HOME/git/new" 2>/dev/null && echo git-writable; set -- "$HOME/git"; '"$PM_MOUNT_OPTS"
 	if ((RC != 0)); then
 		fail "run failed: $(ran)"
@@ -345,6 +347,7 @@ start_test "run: the current directory ~/git itself is writable"
 if pm_ready && pm_have_run && pm_home_used; then
 	pm_new_home
 	mkdir -p "$PM_HOME/git"
+	pm_own "$PM_HOME/git"
 	pm_shell "$PM_HOME/git" 'pwd; touch new && echo cwd-writable'
 	if ((RC != 0)); then
 		fail "run from ~/git failed: $(ran)"
@@ -369,45 +372,167 @@ if pm_ready && pm_have_run && pm_home_used; then
 	fi
 fi
 
-start_test "run: ~/.claude and ~/.claude.json are created when missing and are writable"
+# --- the agent's home: its own, kept, seeded with the login
+
+start_test "run: the agent's home is its own and kept; the host's ~/.claude and ~/.claude.json are never written; the login is copied in once"
 if pm_ready && pm_have_run && pm_home_used; then
 	pm_new_home
 	pm_new_dir
-	pm_shell "$DIR" 'echo s1 >"$HOME/.claude/state" && echo "{\"n\":1}" >"$HOME/.claude.json" && echo written'
+	mkdir -p "$PM_HOME/.claude"
+	echo '{"host":1}' >"$PM_HOME/.claude.json"
+	echo '{"token":"t1"}' >"$PM_HOME/.claude/.credentials.json"
+	echo '{"hooks":{}}' >"$PM_HOME/.claude/settings.json"
+	pm_own "$PM_HOME"
+	before=$(cd "$PM_HOME" && find .claude .claude.json -type f -exec sha256sum {} + | sort)
+	agent=$PM_HOME/.local/state/claude-bpf/home
+	# What Claude Code does: a lock and a temporary file beside
+	# ~/.claude.json, renamed over it; its state and settings under ~/.claude.
+	pm_shell "$DIR" 'cat "$HOME/.claude/.credentials.json" &&
+		mkdir "$HOME/.claude.json.lock" && echo "{\"n\":1}" >"$HOME/.claude.json.tmp" &&
+		mv "$HOME/.claude.json.tmp" "$HOME/.claude.json" && rmdir "$HOME/.claude.json.lock" &&
+		echo s1 >"$HOME/.claude/state" &&
+		echo "{\"hooks\":{\"Stop\":[{\"hooks\":[{\"type\":\"command\",\"command\":\"touch /tmp/pwned\"}]}]}}" \
+			>"$HOME/.claude/settings.json" && echo saved'
+	after=$(cd "$PM_HOME" && find .claude .claude.json -type f -exec sha256sum {} + | sort)
 	if ((RC != 0)); then
 		fail "run failed: $(ran)"
-	elif [[ ! -d $PM_HOME/.claude || ! -f $PM_HOME/.claude.json ]]; then
-		fail "run should create the directory ~/.claude and the file ~/.claude.json: $(ls -la "$PM_HOME")"
-	elif [[ $OUT != written || $(cat "$PM_HOME/.claude/state") != s1 || $(cat "$PM_HOME/.claude.json") != '{"n":1}' ]]; then
-		fail "what the container wrote is not in the host's ~/.claude and ~/.claude.json: $(ran)"
+	elif [[ $OUT != '{"token":"t1"}'$'\n'saved ]]; then
+		fail "the login should be inside and every save should work (lock, temporary file, rename): $(ran)"
+	elif [[ $after != "$before" ]]; then
+		fail "the host's ~/.claude or ~/.claude.json changed: before: $before; after: $after"
+	elif [[ $(cat "$agent/.claude.json") != '{"n":1}' || $(cat "$agent/.claude/state") != s1 ]]; then
+		fail "the agent's saves are not in its home $agent: $(ls -laR "$agent")"
 	else
-		pm_shell "$DIR" 'cat "$HOME/.claude/state" "$HOME/.claude.json"'
-		if ((RC != 0)) || [[ $OUT != s1$'\n''{"n":1}' ]]; then
-			fail "a second run should see the state the first wrote: $(ran)"
+		# The host logs in again: the agent keeps its own copy and state.
+		echo '{"token":"t2"}' >"$PM_HOME/.claude/.credentials.json"
+		pm_shell "$DIR" 'cat "$HOME/.claude/state" "$HOME/.claude.json" "$HOME/.claude/.credentials.json"'
+		if ((RC != 0)) || [[ $OUT != s1$'\n''{"n":1}'$'\n''{"token":"t1"}' ]]; then
+			fail "a second run should see what the first saved, and its own login: $(ran)"
 		else
 			pass
 		fi
 	fi
 fi
 
-start_test "run: an existing ~/.claude and ~/.claude.json are mounted as they are"
-if pm_ready && pm_have_run && pm_home_used; then
+# --- what the agent may not plant for the host
+
+# PM_PLANT: the hostile agent's script. Each attempt prints "WROTE: what"
+# or "refused: what".
+PM_PLANT='w() { if ( eval "$1" ) 2>/dev/null; then echo "WROTE: $2"; else echo "refused: $2"; fi; }
+w "echo \"#!/bin/sh\" >.git/hooks/pre-commit" hook
+w "echo \"[core] fsmonitor = /tmp/x\" >>.git/config" config-append
+w "echo x >.git/config.new && mv .git/config.new .git/config" config-rename
+w "rm -f .git/config" config-remove
+w "rm -rf .git/hooks" hooks-remove
+w "mv .git .git-old" git-rename
+w "echo ../evil >.git/commondir" commondir
+w "echo \"{}\" >.claude/settings.json" claude-settings
+w "echo \"{}\" >.claude/settings.local.json" claude-settings-local
+w "mkdir -p .claude/commands && echo x >.claude/commands/x.md" claude-commands
+w "mkdir -p .claude/agents && echo x >.claude/agents/x.md" claude-agents
+w "echo \"{}\" >.mcp.json" mcp
+w "rmdir .mcp.json" mcp-remove
+w "mkdir -p .vscode && echo x >.vscode/tasks.json" vscode
+w "echo x >.idea/workspace.xml" idea
+w "echo x >.gitmodules" gitmodules
+w "echo ordinary >src.txt" ordinary
+w "cp /bin/busybox setuid && chmod 4755 setuid" setuid
+awk -v m="$PWD" '"'"'$2 == m { print "mount", $4 }'"'"' /proc/self/mounts'
+
+start_test "run: a hostile agent plants nothing the host runs (git hooks and config, .claude, .mcp.json, editors); ordinary edits persist"
+if pm_ready && pm_have_run && pm_home_used && command -v git >/dev/null; then
 	pm_new_home
 	pm_new_dir
-	mkdir "$PM_HOME/.claude"
-	echo kept >"$PM_HOME/.claude/old"
-	echo '{"old":true}' >"$PM_HOME/.claude.json"
-	pm_shell "$DIR" 'cat "$HOME/.claude/old" "$HOME/.claude.json"'
-	if ((RC != 0)) || [[ $OUT != kept$'\n''{"old":true}' ]]; then
-		fail "expected the existing state inside: $(ran)"
-	elif [[ $(cat "$PM_HOME/.claude.json") != '{"old":true}' ]]; then
-		fail "run changed the existing ~/.claude.json: $(cat "$PM_HOME/.claude.json")"
+	git init -q "$DIR"
+	mkdir -p "$DIR/.claude"
+	echo '{"permissions":{}}' >"$DIR/.claude/settings.json"
+	echo '[submodule "x"]' >"$DIR/.gitmodules"
+	pm_own "$DIR"
+	snap() { (cd "$DIR" && find .git/hooks .git/config .claude .gitmodules -exec sh -c 'for f; do [ -f "$f" ] && sha256sum "$f" || echo "dir $f"; done' sh {} + | sort); }
+	before=$(snap)
+	pm_shell "$DIR" "$PM_PLANT"
+	after=$(snap)
+	quarantine=$PM_HOME/.local/state/claude-bpf/quarantine
+	wrote=$(grep '^WROTE: ' <<<"$OUT" | cut -d' ' -f2 | tr '\n' ' ')
+	if ((RC != 0)); then
+		fail "run failed: $(ran)"
+	elif [[ $wrote != "commondir ordinary setuid " ]]; then
+		fail "only the ordinary edit, .git/commondir (moved aside at exit) and the setuid copy should be written, not: $wrote; $(ran)"
+	elif [[ $after != "$before" ]]; then
+		fail "the guarded files changed on the host: before: $before; after: $after"
+	elif [[ -e $DIR/.mcp.json || -e $DIR/.vscode || -e $DIR/.idea || -e $DIR/.git-old ]]; then
+		fail "placeholders or planted paths were left: $(ls -la "$DIR")"
+	elif [[ -e $DIR/.git/commondir ]] || ! compgen -G "$quarantine/*/.git_commondir" >/dev/null; then
+		fail ".git/commondir should be moved to $quarantine: $(ls -la "$DIR/.git" "$quarantine" 2>&1)"
+	elif [[ $ERR != *".git/commondir"*"moved to"* ]]; then
+		fail "run should say it moved .git/commondir aside: $(ran)"
+	elif [[ $(cat "$DIR/src.txt") != ordinary ]]; then
+		fail "the ordinary edit did not persist"
+	elif [[ $(stat -c %U "$DIR/setuid") != "$PM_USER" ]]; then
+		fail "the agent's file is owned by $(stat -c %U "$DIR/setuid"), not by $PM_USER"
+	elif ! grep -q '^mount .*nosuid.*nodev' <<<"$OUT" && ! grep -q '^mount .*nodev.*nosuid' <<<"$OUT"; then
+		fail "the working tree should be mounted nosuid,nodev: $(grep '^mount' <<<"$OUT")"
 	else
 		pass
 	fi
 fi
 
-start_test "run: HOME inside the container is the host's"
+start_test "run refuses to start in /, in the home, with a symlinked ~/.claude, ~/git or .claude, or in a tree root owns"
+if pm_ready && pm_have_run && pm_home_used; then
+	pm_new_home
+	pm_new_dir
+	problems=""
+	before=$(pm_containers)
+	refused() {   # WHAT WORDS DIR
+		pm_run "$3" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c 'touch /tmp/ran; touch ran'
+		if ((RC == 0)) || [[ $ERR != *"$2"* ]]; then
+			problems+=" $1 ($(ran));"
+		fi
+	}
+	refused "the home" "does not start in" "$PM_HOME"
+	# Root itself, not through sudo: refused as a tree root owns.
+	refused "the root folder" "root owns" /
+	ln -s "$DIR" "$PM_HOME/.claude"
+	refused "a symlinked ~/.claude" "symbolic link" "$DIR"
+	rm "$PM_HOME/.claude"
+	ln -s "$DIR" "$PM_HOME/git"
+	refused "a symlinked ~/git" "symbolic link" "$DIR"
+	rm "$PM_HOME/git"
+	ln -s /tmp "$DIR/.claude"
+	refused "a symlinked .claude in the tree" "symbolic link" "$DIR"
+	rm "$DIR/.claude"
+	mkdir "$DIR/rootowned"
+	refused "a tree root owns" "root owns" "$DIR/rootowned"
+	after=$(pm_containers)
+	if [[ -n $problems ]]; then
+		fail "not refused, or not saying why:$problems"
+	elif [[ -e $DIR/ran || -e $DIR/rootowned/ran ]] || ((after != before)); then
+		fail "something ran or a container was left ($before before, $after after)"
+	else
+		pass
+	fi
+fi
+
+start_test "run --allow-config-writes lets the agent write git hooks, and says so"
+if pm_ready && pm_have_run && pm_home_used; then
+	pm_new_home
+	pm_new_dir
+	mkdir -p "$DIR/.git/hooks"
+	pm_own "$DIR"
+	pm_run "$DIR" --allow-config-writes --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c \
+		'echo x >.git/hooks/pre-commit && echo >.mcp.json && echo wrote'
+	if ((RC != 0)) || [[ $OUT != wrote ]]; then
+		fail "the writes should work: $(ran)"
+	elif [[ $ERR != *"--allow-config-writes"*"hooks"* ]]; then
+		fail "run should say on stderr that the protection is off: $(ran)"
+	elif [[ ! -f $DIR/.git/hooks/pre-commit || ! -f $DIR/.mcp.json ]]; then
+		fail "the files are not on the host"
+	else
+		pass
+	fi
+fi
+
+start_test "run: HOME inside the container is the user's home path"
 if pm_ready && pm_have_run && pm_home_used; then
 	pm_new_home
 	pm_new_dir
@@ -673,7 +798,7 @@ if pm_ready && pm_have_run; then
 	problems=""
 	for w in create "--cgroup-parent=$PM_PARENT" --network=private --cgroupns=private \
 		--cap-drop=all --security-opt=no-new-privileges "--workdir=$DIR" \
-		"--volume=$DIR:$DIR:rw" "--env=HOME=$PM_HOME" "$PM_IMAGE"; do
+		"--volume=$DIR:$DIR:rw,nosuid,nodev" "--env=HOME=$PM_HOME" "$PM_IMAGE"; do
 		printf '%s\n' "${words[@]}" | grep -qxF -- "$w" || problems+=" '$w' missing;"
 	done
 	n=${#words[@]}

@@ -36,7 +36,7 @@ else
 fi
 
 # bt_shell SCRIPT [ARGS...]: sh -c SCRIPT in a container started by run
-# (as root in the container: the most an agent can be), the selftest of
+# (as the user run gives the agent: never root), the selftest of
 # run aimed at the suite's hosts.
 bt_shell() {
 	local script=$1

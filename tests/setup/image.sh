@@ -130,16 +130,24 @@ else
 fi
 
 # The agent's own binary under enforcement: claude-bpf run with a policy
-# that denies everything (claude --version needs no network).
+# that denies everything (claude --version needs no network). Root runs it
+# in a tree a user owns: the agent runs as that user, never as root.
 CBPF=${CBPF:-$ROOT/$BUILD/claude-bpf}
+AGENT=cbt-image-agent
 if [[ ! -x $CBPF ]]; then
 	fail "claude --version inside claude-bpf run" "$CBPF is not built (make)"
+elif ! useradd --system --no-create-home --home-dir "$TMP/run-home" \
+	--shell /usr/sbin/nologin "$AGENT"; then
+	fail "claude --version inside claude-bpf run" "useradd $AGENT failed"
 else
+	trap 'userdel "$AGENT" 2>/dev/null; rm -rf "$TMP"' EXIT
 	mkdir -p "$TMP/run-home" "$TMP/run-work"
+	chown "$AGENT:" "$TMP/run-home" "$TMP/run-work"
+	chmod 755 "$TMP"
 	if ! out=$("$CBPF" load --name cbt_image --none 2>&1); then
 		fail "claude --version inside claude-bpf run" "load failed: $out"
 	else
-		out=$(cd "$TMP/run-work" && HOME=$TMP/run-home "$CBPF" run --policy cbt_image \
+		out=$(cd "$TMP/run-work" && "$CBPF" run --policy cbt_image \
 			--image "$IMAGE" -- --version 2>&1)
 		rc=$?
 		if ((rc == 0)) && [[ $out == "$want"* ]]; then
@@ -147,9 +155,33 @@ else
 		else
 			fail "claude --version inside claude-bpf run" "exit $rc: $out"
 		fi
+		# git in the guarded tree: add, commit, branch and checkout work;
+		# the hooks and config stay read-only.
+		repo=$TMP/run-work/repo
+		git init -q "$repo" && echo one >"$repo/a" && chown -R "$AGENT:" "$repo"
+		out=$(cd "$repo" && "$CBPF" run --policy cbt_image --image "$IMAGE" --shell -- -c '
+			set -e
+			export GIT_AUTHOR_NAME=a GIT_AUTHOR_EMAIL=a@example.invalid
+			export GIT_COMMITTER_NAME=a GIT_COMMITTER_EMAIL=a@example.invalid
+			git add a && git commit -q -m one
+			git branch side && git checkout -q side
+			echo two >b && git add b && git commit -q -m two
+			git checkout -q -
+			if echo x >.git/hooks/pre-commit 2>/dev/null; then echo HOOK-WRITTEN; fi
+			if git config core.fsmonitor /tmp/x 2>/dev/null; then echo CONFIG-WRITTEN; fi
+			echo done' 2>&1)
+		rc=$?
+		log=$(git -c safe.directory="*" -C "$repo" log --oneline --all 2>&1 | wc -l)
+		if ((rc == 0)) && [[ $out == *done && $out != *WRITTEN* ]] && ((log == 2)) &&
+			[[ ! -e $repo/.git/hooks/pre-commit ]] &&
+			! git -c safe.directory="*" -C "$repo" config core.fsmonitor >/dev/null; then
+			ok "git add, commit, branch and checkout inside claude-bpf run; hooks and config read-only"
+		else
+			fail "git add, commit, branch and checkout inside claude-bpf run; hooks and config read-only" \
+				"exit $rc, $log commits: $out"
+		fi
 		"$CBPF" unload --force cbt_image >/dev/null 2>&1 ||
 			fail "unload the image test's policy"
 	fi
 fi
-
 finish

@@ -85,7 +85,9 @@ printf "# a test allowlist: no hostnames (no DNS here)\n10.231.9.3:443\n[fd42:23
 	>/etc/claude-bpf/test.conf
 claude-bpf --version
 claude-bpf load --name "$policy" --no-refresh /etc/claude-bpf/test.conf
-mkdir -p /root/work && cd /root/work
+# Root runs the agent as the owner of the folder, never as root.
+useradd -m agent
+mkdir -p /home/agent/work && chown agent: /home/agent/work && cd /home/agent/work
 rc=0
 claude-bpf run --policy "$policy" --selftest-target 10.231.9.2 --selftest-target fd42:231:9::2 \
 	--shell -- -c "claude --version" || rc=$?

@@ -19,6 +19,7 @@
 #define HOME "/home/u"
 #define PARENT "/claude-bpf/default"
 #define PROFILE "/run/claude-bpf/seccomp.json"
+#define AHOME "/var/state/agent"
 
 static const char *const env_key[] = { "ANTHROPIC_API_KEY", NULL };
 static const char *const env_two[] = { "ANTHROPIC_API_KEY", "CLAUDE_CODE_USE_BEDROCK", NULL };
@@ -113,7 +114,7 @@ static void test_exact_rootless_in_git(void **state)
 {
 	char *const args[] = { "-p", "hello world" };
 	const struct cbpf_run r = {
-		.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
+		.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME, .image = CBPF_DEFAULT_IMAGE,
 		.cgroup_parent = "claudebpf-default.slice", .tty = true,
 		.rootless = true, .uid = 1000, .gid = 1000, .home = HOME,
 		.cwd = HOME "/git/proj", .git_dir = true, .env = env_key,
@@ -126,10 +127,9 @@ static void test_exact_rootless_in_git(void **state)
 		"--security-opt=seccomp=" PROFILE,
 		"--security-opt=label=disable", "--security-opt=no-new-privileges",
 		"--userns=keep-id", "--env=HOME=/home/u", "--env=ANTHROPIC_API_KEY",
-		"--volume=/home/u/.claude:/home/u/.claude:rw",
-		"--volume=/home/u/.claude.json:/home/u/.claude.json:rw",
-		"--volume=/home/u/git:/home/u/git:ro",
-		"--volume=/home/u/git/proj:/home/u/git/proj:rw",
+		"--volume=" AHOME ":/home/u:rw,nosuid,nodev",
+		"--volume=/home/u/git:/home/u/git:ro,nosuid,nodev",
+		"--volume=/home/u/git/proj:/home/u/git/proj:rw,nosuid,nodev",
 		"--workdir=/home/u/git/proj", "claude-sandbox:latest", "claude",
 		"--dangerously-skip-permissions", "-p", "hello world", NULL,
 	};
@@ -139,12 +139,21 @@ static void test_exact_rootless_in_git(void **state)
 }
 
 /* Rootful podman through sudo by uid 1000, no terminal, outside ~/git which
- * does not exist, memory and CPU limits. */
+ * does not exist, memory and CPU limits, a git repository. */
 static void test_exact_sudo_user(void **state)
 {
 	char *const args[] = { "--model", "opus" };
+	/* A repository: .git bound onto itself, its hooks held, a
+	 * placeholder held, a file to sweep at exit not mounted. */
+	static const struct cbpf_guards guards = { .n = 4, .v = {
+		{ .path = "/srv/project/.git", .rw = true },
+		{ .path = "/srv/project/.git/hooks" },
+		{ .path = "/srv/project/.git/commondir", .sweep = true },
+		{ .path = "/srv/project/.mcp.json", .placeholder = true },
+	} };
 	const struct cbpf_run r = {
-		.podman = "/usr/bin/podman", .seccomp = PROFILE, .image = "localhost/x:1",
+		.podman = "/usr/bin/podman", .seccomp = PROFILE, .agent_home = AHOME,
+		.image = "localhost/x:1", .guards = &guards,
 		.cgroup_parent = PARENT, .uid = 1000, .gid = 1001, .home = HOME,
 		.cwd = "/srv/project", .memory = "4g", .cpus = "1.5",
 		.args = args, .nargs = N(args),
@@ -157,9 +166,12 @@ static void test_exact_sudo_user(void **state)
 		"--security-opt=label=disable", "--security-opt=no-new-privileges",
 		"--user=1000:1001", "--memory=4g", "--cpus=1.5",
 		"--env=HOME=/home/u",
-		"--volume=/home/u/.claude:/home/u/.claude:rw",
-		"--volume=/home/u/.claude.json:/home/u/.claude.json:rw",
-		"--volume=/srv/project:/srv/project:rw", "--workdir=/srv/project",
+		"--volume=" AHOME ":/home/u:rw,nosuid,nodev",
+		"--volume=/srv/project:/srv/project:rw,nosuid,nodev",
+		"--volume=/srv/project/.git:/srv/project/.git:rw,nosuid,nodev",
+		"--volume=/srv/project/.git/hooks:/srv/project/.git/hooks:ro,nosuid,nodev",
+		"--volume=/srv/project/.mcp.json:/srv/project/.mcp.json:ro,nosuid,nodev",
+		"--workdir=/srv/project",
 		"localhost/x:1", "claude", "--dangerously-skip-permissions",
 		"--model", "opus", NULL,
 	};
@@ -174,9 +186,9 @@ static void test_exact_root_shell_no_internet(void **state)
 {
 	char *const args[] = { "-c", "echo 'a b' \"$HOME\"; ls -- -x", "", "--", "-" };
 	const struct cbpf_run r = {
-		.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
+		.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME, .image = CBPF_DEFAULT_IMAGE,
 		.no_internet = true, .shell = true, .home = "/root",
-		.cwd = "/root", .git_dir = true,
+		.cwd = "/srv/x", .git_dir = true,
 		.args = args, .nargs = N(args),
 	};
 	static const char *const want[] = {
@@ -184,11 +196,9 @@ static void test_exact_root_shell_no_internet(void **state)
 		"--cgroupns=private", "--cap-drop=all", "--cap-add=" CBPF_PODMAN_CAPS,
 		"--security-opt=seccomp=" PROFILE,
 		"--security-opt=label=disable", "--security-opt=no-new-privileges",
-		"--env=HOME=/root",
-		"--volume=/root/.claude:/root/.claude:rw",
-		"--volume=/root/.claude.json:/root/.claude.json:rw",
-		"--volume=/root/git:/root/git:ro", "--volume=/root:/root:rw",
-		"--workdir=/root", "claude-sandbox:latest", "bash",
+		"--env=HOME=/root", "--volume=" AHOME ":/root:rw,nosuid,nodev",
+		"--volume=/root/git:/root/git:ro,nosuid,nodev", "--volume=/srv/x:/srv/x:rw,nosuid,nodev",
+		"--workdir=/srv/x", "claude-sandbox:latest", "bash",
 		"-c", "echo 'a b' \"$HOME\"; ls -- -x", "", "--", "-", NULL,
 	};
 
@@ -213,37 +223,32 @@ struct prop_case {
 
 static const struct prop_case props[] = {
 	{ "outside ~/git, ~/git exists", .cwd = "/srv/p", .git_dir = true,
-	  .want = { "--volume=/home/u/git:/home/u/git:ro",
-		    "--volume=/srv/p:/srv/p:rw", "--workdir=/srv/p" } },
+	  .want = { "--volume=/home/u/git:/home/u/git:ro,nosuid,nodev",
+		    "--volume=/srv/p:/srv/p:rw,nosuid,nodev", "--workdir=/srv/p" } },
 	{ "outside ~/git, no ~/git", .cwd = "/srv/p",
-	  .want = { "--volume=/srv/p:/srv/p:rw", "--workdir=/srv/p" },
+	  .want = { "--volume=/srv/p:/srv/p:rw,nosuid,nodev", "--workdir=/srv/p" },
 	  .absent = { "--volume=/home/u/git:" } },
 	{ "inside ~/git", .cwd = HOME "/git/a/b", .git_dir = true,
-	  .want = { "--volume=/home/u/git:/home/u/git:ro",
-		    "--volume=/home/u/git/a/b:/home/u/git/a/b:rw",
+	  .want = { "--volume=/home/u/git:/home/u/git:ro,nosuid,nodev",
+		    "--volume=/home/u/git/a/b:/home/u/git/a/b:rw,nosuid,nodev",
 		    "--workdir=/home/u/git/a/b" } },
 	{ "a sibling of ~/git is not inside it", .cwd = HOME "/gitx",
 	  .git_dir = true,
-	  .want = { "--volume=/home/u/git:/home/u/git:ro",
-		    "--volume=/home/u/gitx:/home/u/gitx:rw" } },
-	{ "cwd is the home directory", .cwd = HOME, .git_dir = true,
-	  .want = { "--volume=/home/u:/home/u:rw", "--workdir=/home/u",
-		    "--volume=/home/u/.claude:/home/u/.claude:rw",
-		    "--volume=/home/u/.claude.json:/home/u/.claude.json:rw",
-		    "--env=HOME=/home/u" } },
+	  .want = { "--volume=/home/u/git:/home/u/git:ro,nosuid,nodev",
+		    "--volume=/home/u/gitx:/home/u/gitx:rw,nosuid,nodev" } },
 	/* The caller resolves symlinks; what it gives is used verbatim. */
 	{ "a resolved symlinked cwd is used verbatim",
 	  .cwd = "/data/real/../real/./proj",
-	  .want = { "--volume=/data/real/../real/./proj:/data/real/../real/./proj:rw",
+	  .want = { "--volume=/data/real/../real/./proj:/data/real/../real/./proj:rw,nosuid,nodev",
 		    "--workdir=/data/real/../real/./proj" } },
 	{ "a path with spaces", .cwd = "/srv/my project",
-	  .want = { "--volume=/srv/my project:/srv/my project:rw",
+	  .want = { "--volume=/srv/my project:/srv/my project:rw,nosuid,nodev",
 		    "--workdir=/srv/my project" } },
 	{ "a home elsewhere", .home = "/var/lib/builder", .git_dir = true,
 	  .cwd = "/var/lib/builder/git/x",
 	  .want = { "--env=HOME=/var/lib/builder",
-		    "--volume=/var/lib/builder/git:/var/lib/builder/git:ro",
-		    "--volume=/var/lib/builder/.claude:/var/lib/builder/.claude:rw" } },
+		    "--volume=/var/lib/builder/git:/var/lib/builder/git:ro,nosuid,nodev",
+		    "--volume=" AHOME ":/var/lib/builder:rw,nosuid,nodev" } },
 	{ "--shell", .shell = true, .want = { "bash" },
 	  .absent = { "--dangerously-skip-permissions" } },
 	{ "--no-internet", .no_internet = true,
@@ -278,6 +283,7 @@ static void build_prop(const struct prop_case *c, struct cbpf_run *r)
 	memset(r, 0, sizeof(*r));
 	r->podman = "podman";
 	r->seccomp = PROFILE;
+	r->agent_home = AHOME;
 	r->image = CBPF_DEFAULT_IMAGE;
 	r->cgroup_parent = c->no_internet ? NULL : PARENT;
 	r->no_internet = c->no_internet;
@@ -361,7 +367,7 @@ static void check_invariants(const char *what, const struct cbpf_run *r,
 	if (count(a, buf) != 1 || count_prefix(a, "--env=HOME=") != 1)
 		dump_fail(a, what, "not exactly one '%s'", buf);
 	/* The current directory is mounted read-write. */
-	snprintf(buf, sizeof(buf), "--volume=%s:%s:rw", r->cwd, r->cwd);
+	snprintf(buf, sizeof(buf), "--volume=%s:%s:rw,nosuid,nodev", r->cwd, r->cwd);
 	if (find(a, buf) < 0)
 		dump_fail(a, what, "'%s' missing", buf);
 	/* podman refuses two mounts on one destination. */
@@ -372,7 +378,7 @@ static void check_invariants(const char *what, const struct cbpf_run *r,
 			continue;
 		dst = strchr(v + 9, ':');
 		end = dst ? strchr(dst + 1, ':') : NULL;
-		if (!dst || !end || (strcmp(end, ":rw") && strcmp(end, ":ro")))
+		if (!dst || !end || (strcmp(end, ":rw,nosuid,nodev") && strcmp(end, ":ro,nosuid,nodev")))
 			dump_fail(a, what, "malformed volume '%s'", v);
 		for (size_t j = i + 1; j < (size_t)image; j++) {
 			const char *w = a->v[j], *d2;
@@ -392,13 +398,13 @@ static void check_invariants(const char *what, const struct cbpf_run *r,
 		bool is_cwd;
 
 		snprintf(git, sizeof(git), "%s/git", r->home);
-		snprintf(ro, sizeof(ro), "--volume=%s:%s:ro", git, git);
+		snprintf(ro, sizeof(ro), "--volume=%s:%s:ro,nosuid,nodev", git, git);
 		is_cwd = !strcmp(r->cwd, git);
 		if ((find(a, ro) >= 0) != (r->git_dir && !is_cwd))
 			dump_fail(a, what, "'%s' %s", ro,
 				  r->git_dir && !is_cwd ? "missing" : "unexpected");
 		/* The deeper read-write mount comes after the read-only one. */
-		snprintf(buf, sizeof(buf), "--volume=%s:%s:rw", r->cwd, r->cwd);
+		snprintf(buf, sizeof(buf), "--volume=%s:%s:rw,nosuid,nodev", r->cwd, r->cwd);
 		if (find(a, ro) >= 0 && find(a, ro) > find(a, buf))
 			dump_fail(a, what, "~/git is mounted after the current directory");
 	}
@@ -447,32 +453,47 @@ static void test_cwd_is_git_dir(void **state)
 {
 	static const struct prop_case c = {
 		"cwd is ~/git itself", .cwd = HOME "/git", .git_dir = true,
-		.want = { "--volume=/home/u/git:/home/u/git:rw",
+		.want = { "--volume=/home/u/git:/home/u/git:rw,nosuid,nodev",
 			  "--workdir=/home/u/git" },
-		.absent = { "--volume=/home/u/git:/home/u/git:ro" },
+		.absent = { "--volume=/home/u/git:/home/u/git:ro,nosuid,nodev" },
 	};
 
 	(void)state;
 	run_prop(&c);
 }
 
-static void test_cwd_is_claude_dir(void **state)
+/* Where the agent could replace what the host runs or mounts next time. */
+static void test_cwd_refused(void **state)
 {
-	static const struct prop_case c = {
-		"cwd is ~/.claude", .cwd = HOME "/.claude",
-		.want = { "--volume=/home/u/.claude:/home/u/.claude:rw",
-			  "--workdir=/home/u/.claude" },
-	};
+	static const char *const cwds[] = { "/", "/home", HOME, HOME "/.claude",
+					    HOME "/.claude/projects" };
+	static const char *const fine[] = { HOME "/w", HOME "/.claudex", "/homex", "/srv" };
 
 	(void)state;
-	run_prop(&c);
+	for (size_t i = 0; i < N(cwds); i++) {
+		const struct cbpf_run r = {
+			.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME,
+			.image = CBPF_DEFAULT_IMAGE, .cgroup_parent = PARENT, .home = HOME,
+			.cwd = cwds[i],
+		};
+		struct cbpf_argv a;
+		const char *bad = NULL;
+
+		if (!cbpf_run_refuse_cwd(cwds[i], HOME))
+			fail_msg("%s is not refused", cwds[i]);
+		assert_int_equal(cbpf_podman_create_argv(&r, &a, &bad), -EINVAL);
+		assert_non_null(strstr(bad, "current directory"));
+	}
+	for (size_t i = 0; i < N(fine); i++)
+		if (cbpf_run_refuse_cwd(fine[i], HOME))
+			fail_msg("%s is refused: %s", fine[i], cbpf_run_refuse_cwd(fine[i], HOME));
 }
 
 /* Every combination of the boolean options keeps the invariants. */
 static void test_all_combinations(void **state)
 {
 	/* (~/git itself has a test of its own.) */
-	static const char *const cwds[] = { HOME "/work", HOME, HOME "/git/p",
+	static const char *const cwds[] = { HOME "/work", HOME "/.claude-x", HOME "/git/p",
 					    "/tmp/x" };
 
 	(void)state;
@@ -530,7 +551,7 @@ static void test_args_verbatim(void **state)
 	(void)state;
 	for (int shell = 0; shell < 2; shell++) {
 		struct cbpf_run r = {
-			.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
+			.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME, .image = CBPF_DEFAULT_IMAGE,
 			.cgroup_parent = PARENT, .home = HOME, .cwd = HOME "/w",
 			.shell = shell, .args = args, .nargs = N(args),
 		};
@@ -558,8 +579,8 @@ static void test_args_verbatim(void **state)
 static void test_no_args(void **state)
 {
 	struct cbpf_run r = {
-		.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
-		.cgroup_parent = PARENT, .home = HOME, .cwd = HOME,
+		.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME, .image = CBPF_DEFAULT_IMAGE,
+		.cgroup_parent = PARENT, .home = HOME, .cwd = HOME "/w",
 	};
 	struct cbpf_argv a;
 	const char *bad;
@@ -620,7 +641,7 @@ static void test_invalid(void **state)
 	(void)state;
 	for (size_t i = 0; i < N(cases); i++) {
 		struct cbpf_run r = {
-			.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
+			.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME, .image = CBPF_DEFAULT_IMAGE,
 			.cgroup_parent = cases[i].no_parent ? NULL : PARENT,
 			.home = cases[i].home ? cases[i].home : HOME,
 			.cwd = cases[i].cwd ? cases[i].cwd : HOME "/w",
@@ -649,7 +670,7 @@ static void test_invalid(void **state)
 static void test_null_paths(void **state)
 {
 	struct cbpf_run r = {
-		.podman = "podman", .seccomp = PROFILE, .image = CBPF_DEFAULT_IMAGE,
+		.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME, .image = CBPF_DEFAULT_IMAGE,
 		.cgroup_parent = PARENT, .home = NULL, .cwd = "/srv/x",
 	};
 	struct cbpf_argv a;
@@ -862,7 +883,7 @@ int main(void)
 		cmocka_unit_test(test_exact_root_shell_no_internet),
 		cmocka_unit_test(test_properties),
 		cmocka_unit_test(test_cwd_is_git_dir),
-		cmocka_unit_test(test_cwd_is_claude_dir),
+		cmocka_unit_test(test_cwd_refused),
 		cmocka_unit_test(test_all_combinations),
 		cmocka_unit_test(test_args_verbatim),
 		cmocka_unit_test(test_no_args),

@@ -24,6 +24,11 @@ CC      ?= cc
 CLANG   ?= clang
 BPFTOOL ?= bpftool
 ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+# The BPF object's lock-free cache assumes x86's memory ordering (see the
+# top of bpf/claude_bpf.bpf.c), and vmlinux/vmlinux.h is x86-64's.
+ifneq ($(ARCH),x86)
+$(error claude-bpf builds for x86-64 only: the BPF object's lock-free decision cache relies on x86 memory ordering (bpf/claude_bpf.bpf.c); ARCH is $(ARCH))
+endif
 
 # SANITIZE=1 is the same as SAN=1.
 SAN ?= $(SANITIZE)

@@ -7,6 +7,17 @@
 #include <bpf/bpf_endian.h>
 #include "claude_bpf.h"
 
+/* The kept decisions (a seqlock per slot) and the generation read without
+ * fences rely on the CPU keeping a program's loads in order and its stores
+ * in order, which x86-64 (TSO) guarantees and weakly ordered CPUs such as
+ * arm64 do not: there a reader could take a slot's new sequence number with
+ * its old destination. Until the slots use acquire and release (BPF's
+ * load-acquire and store-release need 6.15), the object is built for
+ * x86-64 only. */
+#ifndef __TARGET_ARCH_x86
+#error "claude-bpf's BPF object is built for x86-64 only: its lock-free decision cache relies on x86's memory ordering (see the comment above)"
+#endif
+
 #define AF_INET   2
 #define AF_INET6  10
 #define SOCK_RAW  3
@@ -326,7 +337,7 @@ static __always_inline __u64 current_gen(void)
  * the mmapped settings map with an atomic add (loaders may run at once)
  * and read here with one 64-bit load, so it is never torn. Reads are not
  * fenced: this relies on the loads of a program run not being reordered,
- * which x86 guarantees.
+ * which x86 guarantees (the object refuses to build for anything else).
  *
  * A kept decision is found by the cgroup and the destination alone. The
  * one other input to the decision, the network namespace, matters only
@@ -568,10 +579,16 @@ int cbpf_egress(struct __sk_buff *skb)
 			return deny(&d, &f, CBPF_REASON_NO_POLICY);
 		return deny(&d, &f, CBPF_REASON_BAD_PACKET);
 	}
-	/* Where the kernel cannot name the packet's namespace, loopback is
-	 * left to the socket hooks, which can. */
-	d.host_netns = has_skb_netns_cookie && is_loopback(d.addr) &&
-		       in_host_netns(bpf_get_netns_cookie(skb));
+	/* Loopback is the host's when the packet's namespace is the host's.
+	 * Where the kernel cannot name it here (before the helper came to
+	 * cgroup_skb), TCP and UDP are left to the socket hooks, which can
+	 * and which judged them already; what only this program sees (ping,
+	 * SCTP, ...) is taken for the host's: a container's ping to its own
+	 * loopback is refused there rather than the host's let through. */
+	if (is_loopback(d.addr))
+		d.host_netns = has_skb_netns_cookie ?
+			       in_host_netns(bpf_get_netns_cookie(skb)) :
+			       d.proto != CBPF_PROTO_TCP && d.proto != CBPF_PROTO_UDP;
 	verdict = cbpf_decide(&d, &f, &until);
 	if (verdict == VERDICT_ALLOW)
 		keep_allow(c, &d, gen, until);

@@ -117,16 +117,19 @@ static int profile_path(char *path, size_t len)
 	return (size_t)snprintf(path, len, "%s/claude-bpf/seccomp.json", xdg) < len ? 0 : -ENAMETOOLONG;
 }
 
-/* The namespace `ns` of process `pid` differs from ours. */
-static bool own_namespace(pid_t pid, const char *ns)
+/* Whether the namespace `ns` of process `pid` differs from ours: 1, 0, or
+ * -1 when this process may not look (not root, and the container's first
+ * process is not yet dumpable): then podman's record has to do. */
+static int own_namespace(pid_t pid, const char *ns)
 {
 	char a[64], b[64];
 	struct stat sa, sb;
 
 	snprintf(a, sizeof(a), "/proc/%d/ns/%s", (int)pid, ns);
 	snprintf(b, sizeof(b), "/proc/self/ns/%s", ns);
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
-	       (sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev);
+	if (stat(a, &sa) || stat(b, &sb))
+		return geteuid() != 0 && (errno == EACCES || errno == EPERM) ? -1 : 0;
+	return sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev;
 }
 
 /* After `podman init`: the container is what the create command asked, in
@@ -373,6 +376,13 @@ int cmd_run(int argc, char **argv)
 	r.args = &argv[optind];
 	r.nargs = (size_t)(argc - optind);
 
+	/* Ask podman how it places containers; do not guess. */
+	rc = cbpf_podman_host(&systemd, &r.rootless);
+	if (rc) {
+		cbpf_podman_host_error(rc);
+		return 1;
+	}
+
 	if (!getcwd(here, sizeof(here)) || !realpath(here, cwd)) {
 		cbpf_error("cannot resolve the current directory: %s", strerror(errno));
 		return 1;
@@ -418,12 +428,6 @@ int cmd_run(int argc, char **argv)
 	env[nenv] = NULL;
 	r.env = env;
 
-	/* Ask podman how it places containers; do not guess. */
-	rc = cbpf_podman_host(&systemd, &r.rootless);
-	if (rc) {
-		cbpf_podman_host_error(rc);
-		return 1;
-	}
 
 	if (!r.no_internet) {
 		if (cbpf_cgroup2_mount(mount, sizeof(mount))) {

@@ -79,14 +79,26 @@ static int open_source(const char *path, int grace_s, bool resolve,
 static int compile_source(const struct cbpf_source *src, struct cbpf_ruleset *rs)
 {
 	int err = cbpf_source_compile(src, rs);
+	char text[64];
 
 	if (err)
 		cbpf_error("cannot compile '%s': %s", src->path, strerror(-err));
+	for (size_t i = 0; !err && i < src->nhosts; i++)
+		for (size_t j = 0; j < src->res[i].n; j++)
+			if (cbpf_answer_skipped(src->res[i].addrs[j])) {
+				cbpf_format_prefix(src->res[i].addrs[j], 128, text, sizeof(text));
+				cbpf_info("%s:%u: '%s' resolved to %s, which is not made a "
+					  "rule (a DNS filter's answer for a blocked name?); "
+					  "write the address itself to allow it", src->path,
+					  src->lines[i], src->hosts[i], text);
+			}
 	return err ? 1 : 0;
 }
 
-/* The host's own addresses, denied by the internet policy. */
-static size_t own_addresses(uint8_t (*out)[16], size_t max)
+/* The host's own addresses, denied by the internet policy: each IPv4 and
+ * IPv6 address, and for a global IPv6 address (2000::/3) its on-link
+ * prefix, the host's LAN (never shorter than a site's /48). */
+static size_t own_addresses(struct cbpf_prefix *out, size_t max)
 {
 	struct ifaddrs *ifa, *i;
 	size_t n = 0;
@@ -97,11 +109,20 @@ static size_t own_addresses(uint8_t (*out)[16], size_t max)
 		if (!i->ifa_addr)
 			continue;
 		if (i->ifa_addr->sa_family == AF_INET) {
-			memset(out[n], 0, 10);
-			out[n][10] = out[n][11] = 0xff;
-			memcpy(&out[n++][12], &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+			memset(out[n].addr, 0, 10);
+			out[n].addr[10] = out[n].addr[11] = 0xff;
+			memcpy(&out[n].addr[12], &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+			out[n++].len = 128;
 		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			memcpy(out[n++], &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+			const uint8_t *a = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.s6_addr;
+			const uint8_t *m = i->ifa_netmask ?
+				((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr.s6_addr : NULL;
+			int len = 0;
+
+			memcpy(out[n].addr, a, 16);
+			for (int b = 0; m && b < 16; b++)
+				len += __builtin_popcount(m[b]);
+			out[n++].len = (a[0] & 0xe0) == 0x20 && m ? (uint8_t)(len < 48 ? 48 : len) : 128;
 		}
 	}
 	freeifaddrs(ifa);
@@ -110,7 +131,8 @@ static size_t own_addresses(uint8_t (*out)[16], size_t max)
 
 static int builtin_ruleset(bool internet, struct cbpf_ruleset *rs)
 {
-	uint8_t own[256][16], dns[CBPF_MAX_RESOLVERS][16];
+	struct cbpf_prefix own[256];
+	uint8_t dns[CBPF_MAX_RESOLVERS][16];
 	size_t nown, ndns;
 	int err;
 
@@ -119,7 +141,7 @@ static int builtin_ruleset(bool internet, struct cbpf_ruleset *rs)
 	else {
 		nown = own_addresses(own, 256);
 		ndns = cbpf_host_resolvers(dns, CBPF_MAX_RESOLVERS);
-		err = cbpf_rules_internet((const uint8_t (*)[16])own, nown,
+		err = cbpf_rules_internet(own, nown,
 					  (const uint8_t (*)[16])dns, ndns, rs);
 	}
 	if (err)
@@ -570,30 +592,42 @@ static void print_refresher(const char *name, bool json)
 		printf("  refresher: not running (resolved addresses expire; load again to refresh)\n");
 	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", name);
 	f = pid ? fopen(path, "re") : NULL;
+	/* name, answered, ttl, failures, skipped answers ("-": none), error */
 	while (f && fgets(line, sizeof(line), f)) {
-		char *field[5], *save = NULL, *tok = strtok_r(line, "\t\n", &save);
+		char *field[6], *save = NULL, *tok = strtok_r(line, "\t\n", &save);
 		uint64_t now = cbpf_boottime_ns(), at;
+		bool skipped;
 		int nf = 0;
 
-		for (; tok && nf < 5; tok = strtok_r(NULL, "\t\n", &save))
+		for (; tok && nf < 6; tok = strtok_r(NULL, "\t\n", &save))
 			field[nf++] = tok;
-		if (nf < 4)
+		if (nf < 5)
 			continue;
 		at = strtoull(field[1], NULL, 10);
+		skipped = strcmp(field[4], "-");
 		if (json) {
 			printf("%s{\"name\":", first ? "" : ",");
 			cbpf_json_string(stdout, field[0]);
-			printf(",\"answered_ns\":%llu,\"ttl\":%s,\"failures\":%s,\"error\":",
+			printf(",\"answered_ns\":%llu,\"ttl\":%s,\"failures\":%s,\"skipped\":[",
 			       (unsigned long long)at, field[2], field[3]);
-			if (nf == 5)
-				cbpf_json_string(stdout, field[4]);
+			for (char *a = skipped ? field[4] : NULL, *end; a; a = end ? end + 1 : NULL) {
+				if ((end = strchr(a, ',')))
+					*end = '\0';
+				if (a != field[4])
+					putchar(',');
+				cbpf_json_string(stdout, a);
+			}
+			printf("],\"error\":");
+			if (nf == 6)
+				cbpf_json_string(stdout, field[5]);
 			else
 				fputs("null", stdout);
 			putchar('}');
 		} else {
-			printf("    %-30s ttl %ss, answered %llus ago, %s%s\n", field[0], field[2],
+			printf("    %-30s ttl %ss, answered %llus ago, %s%s%s%s\n", field[0], field[2],
 			       (unsigned long long)((now - at) / 1000000000ull),
-			       atoi(field[3]) ? "failing: " : "ok", nf == 5 ? field[4] : "");
+			       atoi(field[3]) ? "failing: " : "ok", nf == 6 ? field[5] : "",
+			       skipped ? "; skipped (no rule made): " : "", skipped ? field[4] : "");
 		}
 		first = false;
 	}

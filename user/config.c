@@ -356,7 +356,7 @@ static int parse_target(struct ctx *c, const char *tok, bool dns,
 /* Entries grow geometrically (policies of 100,000 rules); resolvers one at
  * a time (a file names few). */
 static int add_target(struct ctx *c, enum keyword kw, const char *tok,
-		      const struct target *t, struct cbpf_conf *out)
+		      struct target *t, struct cbpf_conf *out)
 {
 	struct cbpf_conf_entry *e;
 	struct cbpf_conf_dns *d;
@@ -389,6 +389,12 @@ static int add_target(struct ctx *c, enum keyword kw, const char *tok,
 		out->cap = cap;
 	}
 	e = &out->entries[out->n];
+	/* `deny 10.0.0.0/8` means all of it: every port and protocol. (An
+	 * allow without a port stays 80 and 443.) */
+	if (kw == KW_DENY && t->port == CBPF_CONF_PORT_DEFAULT) {
+		t->port = CBPF_CONF_PORT_ANY;
+		t->proto = CBPF_CONF_ALL;
+	}
 	*e = (struct cbpf_conf_entry){
 		.line = c->line,
 		.action = kw == KW_DENY ? CBPF_ACTION_DENY : CBPF_ACTION_ALLOW,

@@ -10,7 +10,7 @@
 #include "errors.h"
 
 /* Ports of an entry. */
-#define CBPF_CONF_PORT_DEFAULT (-1)  /* none written: 80 and 443 */
+#define CBPF_CONF_PORT_DEFAULT (-1)  /* none written: 80 and 443 (a deny: ':*') */
 #define CBPF_CONF_PORT_ANY     0     /* ':*' */
 
 enum cbpf_conf_proto {

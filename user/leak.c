@@ -136,7 +136,8 @@ static bool is_loopback(const uint8_t a[16])
 	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
 	static const uint8_t zero[15];
 
-	return (!memcmp(a, v4mapped, 12) && (a[12] == 127 || a[12] == 0)) ||
+	return (!memcmp(a, v4mapped, 12) &&
+		(a[12] == 127 || (!a[12] && !a[13] && !a[14] && !a[15]))) ||
 	       (!memcmp(a, zero, 15) && a[15] <= 1);
 }
 

@@ -142,10 +142,23 @@ static void write_hosts_state(const struct cbpf_refresher *r, const int *failure
 	f = fopen(tmp, "we");
 	if (!f)
 		return;
-	for (size_t i = 0; i < r->src.nhosts; i++)
-		fprintf(f, "%s\t%llu\t%u\t%d\t%s\n", r->src.hosts[i],
+	for (size_t i = 0; i < r->src.nhosts; i++) {
+		char skipped[512] = "-", text[64];
+		size_t used = 0;
+
+		/* The answers no rule was made of (cbpf_answer_skipped). */
+		for (size_t j = 0; j < r->src.res[i].n; j++) {
+			if (!cbpf_answer_skipped(r->src.res[i].addrs[j]))
+				continue;
+			cbpf_format_prefix(r->src.res[i].addrs[j], 128, text, sizeof(text));
+			used += (size_t)snprintf(skipped + used, used < sizeof(skipped) ?
+						 sizeof(skipped) - used : 0, "%s%s",
+						 used ? "," : "", text);
+		}
+		fprintf(f, "%s\t%llu\t%u\t%d\t%s\t%s\n", r->src.hosts[i],
 			(unsigned long long)r->src.resolved_ns[i], r->src.res[i].ttl,
-			failures[i], last_error[i] ? last_error[i] : "");
+			failures[i], skipped, last_error[i] ? last_error[i] : "");
+	}
 	if (fclose(f) == 0)
 		rename(tmp, path);
 	else
@@ -271,6 +284,8 @@ static int run_loop(struct cbpf_refresher *r, int sfd)
 				cbpf_error("out of memory");
 				goto out;
 			}
+			/* What load resolved, for status, before the first round. */
+			write_hosts_state(r, failures, last_error);
 		}
 		for (size_t i = 0; i < n; i++) {
 			if (!next_at[i])

@@ -140,6 +140,20 @@ void cbpf_ruleset_finish(struct cbpf_ruleset *rs)
 	rs->n = n;
 }
 
+bool cbpf_answer_skipped(const uint8_t a[16])
+{
+	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t zero[15];
+
+	if (!memcmp(a, v4mapped, 12))
+		return a[12] == 0 || a[12] == 127 || (a[12] == 169 && a[13] == 254) ||
+		       (a[12] & 0xf0) == 224 ||
+		       (a[12] == 255 && a[13] == 255 && a[14] == 255 && a[15] == 255);
+	return (!memcmp(a, zero, 15) && a[15] <= 1) ||         /* ::, ::1 */
+	       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||      /* fe80::/10 */
+	       a[0] == 0xff;                                   /* ff00::/8 */
+}
+
 static const struct cbpf_resolved *find_resolved(const struct cbpf_resolved *res,
 						 size_t nres, const char *host)
 {
@@ -176,8 +190,9 @@ int cbpf_rules_compile(const struct cbpf_conf *conf,
 		}
 		r = host_index(out, e->host, &h);
 		for (size_t j = 0; j < rv->n && !r; j++)
-			r = add(out, e->action, rv->addrs[j], 128, e->port,
-				e->proto, h, rv->expires_ns);
+			if (!cbpf_answer_skipped(rv->addrs[j]))
+				r = add(out, e->action, rv->addrs[j], 128, e->port,
+					e->proto, h, rv->expires_ns);
 	}
 	for (size_t i = 0; i < conf->ndns && !r; i++)
 		r = add_dns(out, conf->dns[i].addr);
@@ -215,9 +230,16 @@ static const char *const not_internet[] = {
 	"2001:db8::/32",        /* documentation */
 	"100::/64",             /* discard-only */
 	"fd00:ec2::254/128",    /* AWS metadata (inside fc00::/7 anyway) */
+	/* IPv6 routes into IPv4's private space, and old forms of it. */
+	"64:ff9b::/96",         /* NAT64: private IPv4 through a NAT64 gateway */
+	"64:ff9b:1::/48",       /* local-use NAT64 */
+	"2002::/16",            /* 6to4 */
+	"2001::/32",            /* Teredo */
+	"::/96",                /* IPv4-compatible */
+	"fec0::/10",            /* site-local */
 };
 
-int cbpf_rules_internet(const uint8_t (*own)[16], size_t nown,
+int cbpf_rules_internet(const struct cbpf_prefix *own, size_t nown,
 			const uint8_t (*dns)[16], size_t ndns,
 			struct cbpf_ruleset *out)
 {
@@ -240,9 +262,19 @@ int cbpf_rules_internet(const uint8_t (*own)[16], size_t nown,
 			r = add(out, CBPF_ACTION_DENY, addr, prefix,
 				CBPF_CONF_PORT_ANY, CBPF_CONF_ALL, 0, 0);
 	}
-	for (size_t i = 0; i < nown && !r; i++)
-		r = add(out, CBPF_ACTION_DENY, own[i], 128, CBPF_CONF_PORT_ANY,
+	for (size_t i = 0; i < nown && !r; i++) {
+		uint8_t addr[16];
+
+		/* The network, host bits clear. */
+		for (int b = 0; b < 16; b++) {
+			int keep = own[i].len - 8 * b;
+
+			addr[b] = keep >= 8 ? own[i].addr[b] : keep <= 0 ? 0 :
+				  own[i].addr[b] & (uint8_t)(0xff << (8 - keep));
+		}
+		r = add(out, CBPF_ACTION_DENY, addr, own[i].len, CBPF_CONF_PORT_ANY,
 			CBPF_CONF_ALL, 0, 0);
+	}
 	/* Port 53 entries are more specific than the ranges above, so a
 	 * resolver on the LAN stays reachable. */
 	for (size_t i = 0; i < ndns && !r; i++)

@@ -34,18 +34,34 @@ struct cbpf_resolved {
  * with the same host (it is an error, -ENOENT, if there is none). Every
  * resolver in conf->dns, and every address in `dns_default` when conf->dns
  * is empty, becomes an allow rule for TCP and UDP port 53 (/32 or /128).
- * Rules from a hostname expire when its struct cbpf_resolved says.
+ * Rules from a hostname expire when its struct cbpf_resolved says; its
+ * answers cbpf_answer_skipped names make none.
  * Precedence at an identical key: deny wins. Returns 0 or -errno. */
 int cbpf_rules_compile(const struct cbpf_conf *conf,
 		       const struct cbpf_resolved *res, size_t nres,
 		       const uint8_t (*dns_default)[16], size_t ndns_default,
 		       struct cbpf_ruleset *out);
 
+/* Whether a resolved answer is never made a rule: this network
+ * (0.0.0.0/8), loopback, the unspecified address, link-local, multicast or
+ * the broadcast address. DNS filters answer a blocked name with 0.0.0.0,
+ * and an allow for it would reach the host's own services; an address
+ * written in the file is a rule as usual. */
+bool cbpf_answer_skipped(const uint8_t addr[16]);
+
+/* An address prefix: IPv4 v4-mapped, `len` counted on the 128 bits. */
+struct cbpf_prefix {
+	uint8_t addr[16];
+	uint8_t len;
+};
+
 /* "internet, no LAN": every public IPv4 and IPv6 destination allowed; RFC
- * 1918, CGNAT, link-local, ULA, loopback, unspecified, multicast, reserved
- * and documentation ranges, cloud metadata, and `own` (the host's addresses)
+ * 1918, CGNAT, link-local, ULA, site-local, loopback, unspecified,
+ * multicast, reserved and documentation ranges, cloud metadata, the IPv6
+ * routes into IPv4's private space (NAT64, 6to4, Teredo, IPv4-compatible),
+ * and `own` (the host's addresses and its global IPv6 prefixes, its LAN)
  * denied; the `dns` resolvers allowed on port 53 even when private. */
-int cbpf_rules_internet(const uint8_t (*own)[16], size_t nown,
+int cbpf_rules_internet(const struct cbpf_prefix *own, size_t nown,
 			const uint8_t (*dns)[16], size_t ndns,
 			struct cbpf_ruleset *out);
 

@@ -32,9 +32,15 @@ DNS_V4=10.231.1.53
 # .2.11/::11 by nothing, .2.20/::20 are allowed.test, 10.231.3.0/24 and
 # fd42:231:3::/64 are a CIDR with a deny rule inside (.130, ::85).
 SRV_EXTRA_V4=(10.231.2.10 10.231.2.11 10.231.2.20 10.231.3.5 10.231.3.130)
-SRV_EXTRA_V6=(fd42:231:2::10 fd42:231:2::11 fd42:231:2::20 fd42:231:3::5 fd42:231:3::85)
+# Two hosts at IPv6 routes into private IPv4 (NAT64 and 6to4 forms of
+# 10.10.10.10), each routed to srv on its own (/128): --internet must deny
+# them.
+NAT64_V6=64:ff9b::a0a:a0a
+SIXTOFOUR_V6=2002:a0a:a0a::1
+SRV_EXTRA_V6=(fd42:231:2::10 fd42:231:2::11 fd42:231:2::20 fd42:231:3::5 fd42:231:3::85
+	"$NAT64_V6" "$SIXTOFOUR_V6")
 SRV_ROUTES_V4=(10.231.2.0/24 10.231.3.0/24)
-SRV_ROUTES_V6=(fd42:231:2::/64 fd42:231:3::/64)
+SRV_ROUTES_V6=(fd42:231:2::/64 fd42:231:3::/64 "$NAT64_V6/128" "$SIXTOFOUR_V6/128")
 GUARD_V4=10.231.0.0/16
 GUARD_V6=fd42:231::/32
 # The documentation ranges selftest and run aim at by default: blackholed
@@ -389,6 +395,7 @@ start_dnsmasq() {
 		--port=53 --user=root --group=root \
 		--host-record=allowed.test,10.231.2.20,fd42:231:2::20,300 \
 		--host-record=other.test,10.231.2.11,300 \
+		--address=/blocked.test/0.0.0.0 --address=/blocked.test/:: \
 		--pid-file="$T/dnsmasq.pid" --log-facility="$T/dnsmasq.log" \
 		--log-queries >"$T/dnsmasq.out" 2>&1 {LOCK_FD}>&- &
 	DNSMASQ_PID=$!
@@ -419,7 +426,8 @@ start_listeners() {
 		"udp fd42:231:2::10 8080" "udp fd42:231:2::11 8080" \
 		"tcp 10.231.2.20 8080" "udp 10.231.2.20 8080" "tcp fd42:231:2::20 8080" \
 		"tcp 10.231.3.5 8080" "tcp 10.231.3.130 8080" \
-		"tcp fd42:231:3::5 8080" "tcp fd42:231:3::85 8080"; do
+		"tcp fd42:231:3::5 8080" "tcp fd42:231:3::85 8080" \
+		"tcp $NAT64_V6 8080" "tcp $SIXTOFOUR_V6 8080"; do
 		# shellcheck disable=SC2086
 		start_listener srv $l || return 1
 	done

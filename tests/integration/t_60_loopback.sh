@@ -54,3 +54,21 @@ loopback_in_private_ns 127.0.0.1 && pass
 
 start_test "TCP to ::1 inside a private network namespace is allowed"
 loopback_in_private_ns ::1 && pass
+
+# Only 0.0.0.0 itself is the local host; the rest of 0.0.0.0/8 is routed as
+# unicast, so it is judged by the rules, not let through as a namespace's
+# own loopback. No rule names it: EPERM from the connect hook, counted as
+# no_rule (before, the attempt passed the hook and met the missing route).
+start_test "TCP to 0.1.2.3 inside a private namespace is judged by the rules (EPERM, no_rule), not taken for loopback"
+if ensure_policy cbt_main; then
+	before=$("$CBPF" status cbt_main --json 2>/dev/null | jq -r '.policies[0].denied.no_rule // empty')
+	run "$CBPF" exec --policy cbt_main --netns "$NS_PRIV" -- "$PROBE" tcp 0.1.2.3 8080 x
+	after=$("$CBPF" status cbt_main --json 2>/dev/null | jq -r '.policies[0].denied.no_rule // empty')
+	if ((RC != 1)) || [[ $ERR != *EPERM* ]]; then
+		fail "connect to 0.1.2.3 should be refused with EPERM by the policy: $(ran)"
+	elif [[ -z $before || -z $after ]] || ((after <= before)); then
+		fail "the policy should count a no_rule denial: before '$before', after '$after'"
+	else
+		pass
+	fi
+fi

@@ -48,3 +48,18 @@ fi
 start_test "--none denies ping and the host's loopback"
 try_echo_denied cbt_none ping 10.231.3.5 &&
 	try_denied cbt_none tcp 127.0.0.1 "$HOST_LO_PORT" "" && pass
+
+# IPv6 routes into private IPv4 space: NAT64 (64:ff9b::/96) and 6to4
+# (2002::/16) forms of 10.10.10.10, hosts in the test namespace. A policy
+# that names them reaches the listener (the control); --internet does not.
+for a in "$NAT64_V6" "$SIXTOFOUR_V6"; do
+	start_test "--internet denies $a (an IPv6 route into private IPv4); a policy naming it reaches it"
+	if [[ $LOADED_POLICIES != *" cbt_v6map "* ]]; then
+		printf '[%s]:8080\n' "$NAT64_V6" "$SIXTOFOUR_V6" >"$T/conf/v6map.conf"
+		load_policy cbt_v6map "$T/conf/v6map.conf"
+	fi
+	if [[ $LOADED_POLICIES == *" cbt_v6map "* ]]; then
+		try_allowed cbt_v6map tcp "$a" 8080 &&
+			try_denied cbt_inet tcp "$a" 8080 && pass
+	fi
+done

@@ -171,6 +171,10 @@ static const struct {
 	{ "[2001:DB8::1]", ALLOW, false, false, "", "2001:db8::1", 128, CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
 	{ "[2001:db8::/32]:*", ALLOW, false, false, "", "2001:db8::", 32, CBPF_CONF_PORT_ANY, CBPF_CONF_ALL },
 	{ "deny [fe80::/10]:53/udp", DENY, false, false, "", "fe80::", 10, 53, CBPF_CONF_UDP },
+	/* A deny without a port is all of it, as ':*'. */
+	{ "deny 10.0.0.0/8", DENY, false, true, "", "::ffff:10.0.0.0", 104, CBPF_CONF_PORT_ANY, CBPF_CONF_ALL },
+	{ "deny [fd00::/8]", DENY, false, false, "", "fd00::", 8, CBPF_CONF_PORT_ANY, CBPF_CONF_ALL },
+	{ "deny 192.0.2.7", DENY, false, true, "", "::ffff:192.0.2.7", 128, CBPF_CONF_PORT_ANY, CBPF_CONF_ALL },
 	{ "[::/0]", ALLOW, false, false, "", "::", 0, CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
 	{ "[::ffff:1.2.3.4]:443", ALLOW, false, false, "", "::ffff:1.2.3.4", 128, 443, CBPF_CONF_BOTH },
 	{ "  \tgithub.com:1\t  # trailing comment", ALLOW, true, false, "github.com", "::", 0, 1, CBPF_CONF_BOTH },

@@ -361,8 +361,14 @@ static const char *const internet_want[] = {
 	"deny any * 2001:db8::/32 h0 e0",
 	"deny any * 100::/64 h0 e0",
 	"deny any * fd00:ec2::254 h0 e0",
+	"deny any * 64:ff9b::/96 h0 e0",
+	"deny any * 64:ff9b:1::/48 h0 e0",
+	"deny any * 2002::/16 h0 e0",
+	"deny any * 2001::/32 h0 e0",
+	"deny any * ::/96 h0 e0",
+	"deny any * fec0::/10 h0 e0",
 	"deny any * 192.168.1.10 h0 e0",        /* own */
-	"deny any * 2a01:4f8::10 h0 e0",        /* own */
+	"deny any * 2a01:4f8::/64 h0 e0",       /* own: its on-link prefix */
 	"allow tcp 53 10.0.0.53 h0 e0",         /* resolver in 10/8 */
 	"allow udp 53 10.0.0.53 h0 e0",
 	"allow tcp 53 2001:4860:4860::8888 h0 e0",
@@ -395,7 +401,16 @@ static const struct {
 	{ "fe80::1", 58, 0, false },
 	{ "::1", 6, 80, false },
 	{ "2a01:4f8::10", 6, 443, false },
-	{ "2a01:4f8::11", 6, 443, true },
+	{ "2a01:4f8::11", 6, 443, false },      /* the host's LAN */
+	{ "2a01:4f8:0:1::11", 6, 443, true },   /* the next /64 */
+	{ "64:ff9b::a00:1", 6, 443, false },    /* NAT64 of 10.0.0.1 */
+	{ "64:ff9b::808:808", 6, 443, false },  /* NAT64 of 8.8.8.8 as well */
+	{ "64:ff9b:1::1", 6, 443, false },
+	{ "2002:a00:1::1", 6, 443, false },     /* 6to4 of 10.0.0.1 */
+	{ "2001:0:1234::1", 6, 443, false },    /* Teredo */
+	{ "::a00:1", 6, 443, false },           /* IPv4-compatible 10.0.0.1 */
+	{ "fec0::1", 6, 443, false },
+	{ "2001:1::1", 6, 443, true },          /* beside Teredo's /32 */
 	{ "2001:4860:4860::8888", 17, 53, true },
 	{ "2001:4860:4860::8888", 6, 443, true },
 };
@@ -403,17 +418,20 @@ static const struct {
 static void test_internet(void **state)
 {
 	static const char *const own_s[] = { "192.168.1.10", "2a01:4f8::10" };
+	static const uint8_t own_len[] = { 128, 64 };
 	static const char *const dns_s[] = { "10.0.0.53", "2001:4860:4860::8888" };
-	uint8_t own[2][16], dns[2][16];
+	struct cbpf_prefix own[2];
+	uint8_t dns[2][16];
 	struct cbpf_ruleset rs;
 	char got[128];
 
 	(void)state;
 	for (size_t i = 0; i < 2; i++) {
-		addr16(own_s[i], own[i]);
+		addr16(own_s[i], own[i].addr);
+		own[i].len = own_len[i];
 		addr16(dns_s[i], dns[i]);
 	}
-	assert_int_equal(cbpf_rules_internet((const uint8_t (*)[16])own, 2,
+	assert_int_equal(cbpf_rules_internet(own, 2,
 					     (const uint8_t (*)[16])dns, 2, &rs), 0);
 	check_invariants(&rs);
 	assert_int_equal(rs.flags, 0);
@@ -470,6 +488,54 @@ static void test_none(void **state)
 	cbpf_ruleset_free(&rs);
 }
 
+/* Answers no rule is made of: a DNS filter's 0.0.0.0, loopback, link-local,
+ * multicast, broadcast; the same address written in the file is a rule. */
+static void test_skipped_answers(void **state)
+{
+	static const char *const skipped[] = {
+		"0.0.0.0", "0.1.2.3", "127.0.0.1", "127.255.0.1", "169.254.169.254",
+		"224.0.0.251", "239.1.1.1", "255.255.255.255", "::", "::1", "fe80::1",
+		"febf::1", "ff02::1",
+	};
+	static const char *const kept[] = {
+		"1.2.3.4", "10.0.0.1", "169.253.0.1", "223.255.255.255", "255.255.255.254",
+		"::2", "fec0::1", "2001:db8::1", "fd00::1",
+	};
+	static const char *const want[] = {
+		"allow tcp 443 0.0.0.0 h0 e0",
+		"allow tcp 443 1.2.3.4 h1 e1000",
+		"allow udp 443 0.0.0.0 h0 e0",
+		"allow udp 443 1.2.3.4 h1 e1000",
+		NULL,
+	};
+	uint8_t a[16], addrs[3][16];
+	struct cbpf_resolved res[] = {
+		{ .host = "blocked.example", .addrs = addrs, .n = 3, .ttl = 60, .expires_ns = 1000 },
+	};
+	struct cbpf_ruleset rs;
+	struct cbpf_conf c;
+
+	(void)state;
+	for (size_t i = 0; i < N(skipped); i++) {
+		addr16(skipped[i], a);
+		if (!cbpf_answer_skipped(a))
+			fail_msg("%s should be skipped", skipped[i]);
+	}
+	for (size_t i = 0; i < N(kept); i++) {
+		addr16(kept[i], a);
+		if (cbpf_answer_skipped(a))
+			fail_msg("%s should make a rule", kept[i]);
+	}
+	addr16("0.0.0.0", addrs[0]);
+	addr16("::", addrs[1]);
+	addr16("1.2.3.4", addrs[2]);
+	parse("blocked.example:443\n0.0.0.0:443\n", &c);
+	assert_int_equal(cbpf_rules_compile(&c, res, N(res), NULL, 0, &rs), 0);
+	assert_entries(&rs, want, "skipped answers");
+	cbpf_ruleset_free(&rs);
+	cbpf_conf_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_compile_cases),
 		cmocka_unit_test(test_hosts),
 		cmocka_unit_test(test_unresolved),
+		cmocka_unit_test(test_skipped_answers),
 		cmocka_unit_test(test_internet),
 		cmocka_unit_test(test_none),
 	};

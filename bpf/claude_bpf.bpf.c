@@ -151,12 +151,15 @@ static __always_inline bool is_v4_mapped(const __u8 addr[16])
 	return addr[10] == 0xff && addr[11] == 0xff;
 }
 
-/* Host loopback: 127/8 and ::1, and the unspecified addresses, which Linux
- * connects to the local host as well. */
+/* Host loopback: 127/8 and ::1, and the unspecified addresses 0.0.0.0 and
+ * ::, which Linux connects to the local host as well. The rest of 0.0.0.0/8
+ * is not: Linux routes it as unicast (5.3 and later), so it goes by the
+ * rules like any address. */
 static __always_inline bool is_loopback(const __u8 addr[16])
 {
 	if (is_v4_mapped(addr))
-		return addr[12] == 127 || addr[12] == 0;
+		return addr[12] == 127 ||
+		       (!addr[12] && !addr[13] && !addr[14] && !addr[15]);
 	for (int i = 0; i < 15; i++)
 		if (addr[i])
 			return false;

@@ -46,7 +46,7 @@ try_echo_denied cbt_main ping fd42:231:2::11 && pass
 # at socket(), for root too. Root outside the sandbox makes them (AF_PACKET
 # everywhere, AF_VSOCK with the vsock module loaded): the control.
 for fam in AF_PACKET AF_VSOCK; do
-	start_test "an $fam socket cannot be created inside exec, even as root (refused at socket())"
+	start_test "an $fam socket cannot be created inside exec, as root or as a user (refused at socket())"
 	[[ $fam == AF_VSOCK ]] && modprobe -q vsock 2>/dev/null
 	unsandboxed socket "$fam"
 	if ! ensure_policy cbt_main; then
@@ -55,10 +55,15 @@ for fam in AF_PACKET AF_VSOCK; do
 		fail "harness: root outside the sandbox cannot create an $fam socket either (modprobe vsock?): $(ran)"
 	else
 		sandboxed cbt_main socket "$fam"
-		if ((RC == 0)); then
-			fail "socket($fam) succeeded inside exec: $(ran)"
-		elif [[ $ERR != *EAFNOSUPPORT* ]]; then
-			fail "socket($fam) failed, but not with the filter's EAFNOSUPPORT: $(ran)"
+		root_rc=$RC root_out=$(ran)
+		# And as a user (the filter, not a missing capability, refuses).
+		run "$CBPF" exec --policy cbt_main --user nobody -- "$PROBE" socket "$fam"
+		if ((root_rc == 0)); then
+			fail "socket($fam) succeeded inside exec as root: $root_out"
+		elif [[ $root_out != *EAFNOSUPPORT* ]]; then
+			fail "socket($fam) failed as root, but not with the filter's EAFNOSUPPORT: $root_out"
+		elif ((RC == 0)) || [[ $ERR != *EAFNOSUPPORT* ]]; then
+			fail "socket($fam) inside exec as nobody should be refused with EAFNOSUPPORT: $(ran)"
 		else
 			pass
 		fi

@@ -136,8 +136,8 @@ CBPF=${CBPF:-$ROOT/$BUILD/claude-bpf}
 AGENT=cbt-image-agent
 if [[ ! -x $CBPF ]]; then
 	fail "claude --version inside claude-bpf run" "$CBPF is not built (make)"
-elif ! useradd --system --no-create-home --home-dir "$TMP/run-home" \
-	--shell /usr/sbin/nologin "$AGENT"; then
+elif ! { userdel "$AGENT" 2>/dev/null; useradd --system --no-create-home \
+	--home-dir "$TMP/run-home" --shell /usr/sbin/nologin "$AGENT"; }; then
 	fail "claude --version inside claude-bpf run" "useradd $AGENT failed"
 else
 	trap 'userdel "$AGENT" 2>/dev/null; rm -rf "$TMP"' EXIT

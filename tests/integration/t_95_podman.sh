@@ -440,10 +440,14 @@ w "cp /bin/busybox setuid && chmod 4755 setuid" setuid
 awk -v m="$PWD" '"'"'$2 == m { print "mount", $4 }'"'"' /proc/self/mounts'
 
 start_test "run: a hostile agent plants nothing the host runs (git hooks and config, .claude, .mcp.json, editors); ordinary edits persist"
-if pm_ready && pm_have_run && pm_home_used && command -v git >/dev/null; then
+if pm_ready && pm_have_run && pm_home_used; then
 	pm_new_home
 	pm_new_dir
-	git init -q "$DIR"
+	# A repository's shape, made by hand (git is not needed on the host).
+	mkdir -p "$DIR/.git/hooks" "$DIR/.git/objects" "$DIR/.git/refs"
+	printf '[core]\n\trepositoryformatversion = 0\n' >"$DIR/.git/config"
+	echo 'ref: refs/heads/main' >"$DIR/.git/HEAD"
+	echo '#!/bin/sh' >"$DIR/.git/hooks/pre-commit.sample"
 	mkdir -p "$DIR/.claude"
 	echo '{"permissions":{}}' >"$DIR/.claude/settings.json"
 	echo '[submodule "x"]' >"$DIR/.gitmodules"

@@ -16,6 +16,8 @@
 #include "cgroup.h"
 #include "commands.h"
 #include "config.h"
+#include "daemon.h"
+#include "internet.h"
 #include "log.h"
 #include "podman_host.h"
 #include "policy.h"
@@ -95,56 +97,19 @@ static int compile_source(const struct cbpf_source *src, struct cbpf_ruleset *rs
 	return err ? 1 : 0;
 }
 
-/* The host's own addresses, denied by the internet policy: each IPv4 and
- * IPv6 address, and for a global IPv6 address (2000::/3) its on-link
- * prefix, the host's LAN (never shorter than a site's /48). */
-static size_t own_addresses(struct cbpf_prefix *out, size_t max)
+/* --none, or --internet made of the host's state as it is now (kept in
+ * *host for the watcher). */
+static int builtin_ruleset(bool internet, struct cbpf_host_state *host,
+			   struct cbpf_ruleset *rs)
 {
-	struct ifaddrs *ifa, *i;
-	size_t n = 0;
+	int err = internet ? cbpf_host_state_read(host) : 0;
 
-	if (getifaddrs(&ifa))
-		return 0;
-	for (i = ifa; i && n < max; i = i->ifa_next) {
-		if (!i->ifa_addr)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET) {
-			memset(out[n].addr, 0, 10);
-			out[n].addr[10] = out[n].addr[11] = 0xff;
-			memcpy(&out[n].addr[12], &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
-			out[n++].len = 128;
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			const uint8_t *a = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr.s6_addr;
-			const uint8_t *m = i->ifa_netmask ?
-				((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr.s6_addr : NULL;
-			int len = 0;
-
-			memcpy(out[n].addr, a, 16);
-			for (int b = 0; m && b < 16; b++)
-				len += __builtin_popcount(m[b]);
-			out[n++].len = (a[0] & 0xe0) == 0x20 && m ? (uint8_t)(len < 48 ? 48 : len) : 128;
-		}
-	}
-	freeifaddrs(ifa);
-	return n;
-}
-
-static int builtin_ruleset(bool internet, struct cbpf_ruleset *rs)
-{
-	struct cbpf_prefix own[256];
-	uint8_t dns[CBPF_MAX_RESOLVERS][16];
-	size_t nown, ndns;
-	int err;
-
-	if (!internet)
-		err = cbpf_rules_none(rs);
-	else {
-		nown = own_addresses(own, 256);
-		ndns = cbpf_host_resolvers(dns, CBPF_MAX_RESOLVERS);
-		err = cbpf_rules_internet(own, nown,
-					  (const uint8_t (*)[16])dns, ndns, rs);
-	}
-	if (err)
+	if (err == -E2BIG)
+		cbpf_error("cannot build the built-in policy: the host has more than %d "
+			   "addresses", CBPF_HOST_MAX_ADDRS);
+	else if (err)
+		cbpf_error("cannot read the host's addresses: %s", strerror(-err));
+	else if ((err = internet ? cbpf_internet_ruleset(host, rs) : cbpf_rules_none(rs)))
 		cbpf_error("cannot build the built-in policy: %s", strerror(-err));
 	return err ? 1 : 0;
 }
@@ -317,6 +282,7 @@ int cmd_load(int argc, char **argv)
 	char mount[PATH_MAX], path[PATH_MAX], pparent[PATH_MAX], *end;
 	struct cbpf_source src = {};
 	struct cbpf_ruleset rs = {};
+	struct cbpf_host_state host;
 	struct cbpf_store s;
 
 	while ((c = getopt_long(argc, argv, "n:p:m:u:h", opts, NULL)) != -1) {
@@ -364,8 +330,9 @@ int cmd_load(int argc, char **argv)
 			       "--cgroup-manager: how podman places containers (default cgroupfs;\n"
 			       "  podman: ask this machine's rootful podman, as the service does)\n"
 			       "--user: for USER's rootless podman (systemd cgroup manager)\n"
-			       "--foreground: stay and refresh hostnames (for systemd)\n"
-			       "--no-refresh: resolve once; the addresses never expire\n"
+			       "--foreground: stay and keep the rules current (for systemd)\n"
+			       "--no-refresh: resolve once, the addresses never expire; with\n"
+			       "  --internet, the host's addresses stay as they are now\n"
 			       "--grace: how long a resolved address outlives its TTL (default %d)\n"
 			       "--selftest-target ADDR: where the selftest of --user aims\n",
 			       CBPF_DEFAULT_GRACE_S);
@@ -407,14 +374,14 @@ int cmd_load(int argc, char **argv)
 		}
 		mgr = !err && systemd ? CBPF_CGM_SYSTEMD : CBPF_CGM_CGROUPFS;
 	}
-	if ((err = cbpf_lock_global()) < 0) {
+	if ((err = cbpf_lock_global(0)) < 0) {
 		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-err));
 		return 1;
 	}
 
 	if (conf ? open_source(conf, no_refresh ? -1 : grace, true, &src) ||
 		   compile_source(&src, &rs)
-		 : builtin_ruleset(builtin == 'I', &rs))
+		 : builtin_ruleset(builtin == 'I', &host, &rs))
 		goto out;
 	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
 		cbpf_error(CBPF_MSG_NO_CGROUP2);
@@ -432,7 +399,7 @@ int cmd_load(int argc, char **argv)
 	}
 	/* A refresher still writing the old file's rules would race the new
 	 * policy: it goes first (its rules keep enforcing meanwhile). */
-	if ((err = cbpf_refresher_stop(name))) {
+	if ((err = cbpf_daemon_stop(name))) {
 		cbpf_error("cannot stop the refresher of policy '%s': %s", name, strerror(-err));
 		goto out;
 	}
@@ -468,6 +435,9 @@ int cmd_load(int argc, char **argv)
 		memset(&src, 0, sizeof(src));   /* the refresher owns it now */
 		fflush(NULL);
 		rc = cbpf_refresher_start(&r, !foreground);
+	} else if (rc == 0 && builtin == 'I' && !no_refresh) {
+		fflush(NULL);
+		rc = cbpf_internet_watch(name, mount, path, &host, !foreground);
 	}
 out:
 	cbpf_source_free(&src);
@@ -509,7 +479,7 @@ int cmd_unload(int argc, char **argv)
 			 optind < argc ? argv[optind] : "default");
 	if (cbpf_need_root("unload"))
 		return 1;
-	if ((c = cbpf_lock_global()) < 0) {
+	if ((c = cbpf_lock_global(0)) < 0) {
 		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-c));
 		return 1;
 	}
@@ -568,22 +538,10 @@ int cmd_unload(int argc, char **argv)
 static void print_refresher(const char *name, bool json)
 {
 	char path[256], line[2048];
-	long pid = 0;
+	long pid = cbpf_daemon_pid(name);
 	bool first = true;
 	FILE *f;
-	int fd;
 
-	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.pid", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK) {
-			char buf[32] = "";
-			ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-
-			pid = n > 0 ? strtol(buf, NULL, 10) : 0;
-		}
-		close(fd);
-	}
 	if (json)
 		printf(",\"refresher\":{\"pid\":%ld,\"hosts\":[", pid);
 	else if (pid)

@@ -14,7 +14,7 @@
 #include <bpf/libbpf.h>
 #include "cgroup.h"
 #include "policy.h"
-#include "refresh.h"
+#include "daemon.h"
 #include "source.h"
 
 /* Map writes in batches of up to BATCH entries, one bpf() call each, where
@@ -575,7 +575,7 @@ int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount
 	}
 	/* Its refresher would write rules again: it goes first. */
 	*what = "stop the refresher";
-	if ((err = cbpf_refresher_stop(name)))
+	if ((err = cbpf_daemon_stop(name)))
 		return err;
 	*what = "stop the processes in the cgroup";
 	if (*nprocs > 0 && (err = kill_all(path)))

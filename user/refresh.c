@@ -3,18 +3,15 @@
  * fails, re-reads the file on SIGHUP, and reports denials from the
  * counters. One per policy, held by a lock on its pid file. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include "commands.h"
+#include "daemon.h"
 #include "log.h"
 #include "policy.h"
 #include "refresh.h"
@@ -26,109 +23,6 @@
 #define SWEEP_NS        (60 * NS)    /* and are looked for this often: that reads
                                       * the entries of every policy */
 #define DENY_REPORT_NS  (10 * NS)    /* denials are logged at most this often */
-
-static void pid_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, CBPF_RUNSTATE_DIR "/%s.pid", name);
-}
-
-static int global_lock = -1;
-
-/* tries: 0 waits as long as it takes, else that many 20 ms attempts. */
-static int lock_global(int tries)
-{
-	int fd;
-
-	if (mkdir(CBPF_RUNSTATE_DIR, 0755) && errno != EEXIST)
-		return -errno;
-	fd = open(CBPF_RUNSTATE_DIR "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	for (int i = 0; flock(fd, tries ? LOCK_EX | LOCK_NB : LOCK_EX); i++) {
-		if (errno != EWOULDBLOCK || i + 1 >= tries) {
-			int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
-
-			close(fd);
-			return err;
-		}
-		usleep(20000);
-	}
-	return global_lock = fd;
-}
-
-int cbpf_lock_global(void)
-{
-	return lock_global(0);
-}
-
-static void unlock_global(void)
-{
-	if (global_lock >= 0)
-		close(global_lock);
-	global_lock = -1;
-}
-
-int cbpf_refresher_stop(const char *name)
-{
-	char path[256];
-	long pid = 0;
-	FILE *f;
-	int fd;
-
-	pid_path(path, sizeof(path), name);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		goto gone;   /* a pid file nobody holds: a refresher that died */
-	f = fdopen(dup(fd), "r");
-	if (f) {
-		if (fscanf(f, "%ld", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	if (pid > 1)
-		kill((pid_t)pid, SIGTERM);
-	/* A refresher waiting on a dead DNS server answers late: 10 s, then
-	 * it is killed (what it holds is in the kernel already). */
-	for (int i = 0; i < 750; i++) {
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			goto gone;
-		if (i == 500 && pid > 1)
-			kill((pid_t)pid, SIGKILL);
-		usleep(20000);
-	}
-	close(fd);
-	return -ETIMEDOUT;
-gone:
-	unlink(path);
-	close(fd);
-	return 0;
-}
-
-/* Takes the policy's pid file; fails when another refresher holds it. */
-static int take_pid_file(const char *name)
-{
-	char path[256], buf[32];
-	int fd, n;
-
-	if (mkdir(CBPF_RUNSTATE_DIR, 0755) && errno != EEXIST)
-		return -errno;
-	pid_path(path, sizeof(path), name);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		close(fd);
-		return -EBUSY;
-	}
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) || pwrite(fd, buf, (size_t)n, 0) != n) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
-}
 
 /* For `status`: each name's last answer and how the last try went. */
 static void write_hosts_state(const struct cbpf_refresher *r, const int *failures,
@@ -212,7 +106,7 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 	struct cbpf_ruleset rs = {};
 	struct cbpf_source src;
 	const char *what;
-	int err = lock_global(100);
+	int err = cbpf_lock_global(100);
 
 	/* Busy for 2 s: a load or unload is at work, likely replacing us. */
 	if (err < 0) {
@@ -241,11 +135,13 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 	}
 	cbpf_ruleset_free(&rs);
 	cbpf_errors_free(&errs);
-	unlock_global();
+	cbpf_unlock_global();
 }
 
-static int run_loop(struct cbpf_refresher *r, int sfd)
+static int run_loop(void *ctx, int sfd)
 {
+	struct cbpf_refresher *r = ctx;
+	char path[256];
 	uint64_t counts[CBPF_REASON__COUNT] = { 0 }, next_report = 0, next_sweep = 0;
 	struct cbpf_store s;
 	const char *what;
@@ -260,6 +156,8 @@ static int run_loop(struct cbpf_refresher *r, int sfd)
 		cbpf_error("policy '%s': cannot %s: %s", r->name, what, strerror(-err));
 		return 1;
 	}
+	cbpf_info("policy '%s': keeping %zu hostnames of '%s' current", r->name,
+		  r->src.nhosts, r->src.path);
 	report_denials(&s, r->name, counts);   /* count from now on */
 	for (;;) {
 		uint64_t now = cbpf_boottime_ns(), wake = now + DENY_REPORT_NS;
@@ -354,6 +252,8 @@ static int run_loop(struct cbpf_refresher *r, int sfd)
 		write_hosts_state(r, failures, last_error);
 	}
 out:
+	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", r->name);
+	unlink(path);
 	if (last_error)
 		for (size_t i = 0; i < cap; i++)
 			free(last_error[i]);
@@ -367,68 +267,8 @@ out:
 
 int cbpf_refresher_start(struct cbpf_refresher *r, bool daemon)
 {
-	char path[256];
-	sigset_t mask;
-	int pidfd, sfd, rc;
+	int rc = cbpf_daemon_run(r->name, "refresher", daemon, run_loop, r);
 
-	if (daemon) {
-		pid_t pid = fork();
-		int status;
-
-		if (pid < 0)
-			return -errno;
-		if (pid > 0) {   /* load goes on; the refresher is the grandchild */
-			waitpid(pid, &status, 0);
-			cbpf_source_free(&r->src);
-			return 0;
-		}
-		if (setsid() < 0 || (pid = fork()) < 0)
-			_exit(1);
-		if (pid > 0)
-			_exit(0);
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		if (null >= 0) {
-			dup2(null, STDIN_FILENO);
-			dup2(null, STDOUT_FILENO);
-			dup2(null, STDERR_FILENO);
-		}
-		if (chdir("/"))
-			_exit(1);
-		cbpf_log_to_syslog("claude-bpf");
-	}
-	/* The refresher outlives load: it must not keep load's lock. */
-	unlock_global();
-	pidfd = take_pid_file(r->name);
-	if (pidfd < 0) {
-		cbpf_error("policy '%s': %s", r->name, pidfd == -EBUSY ?
-			   "another refresher runs for it" : strerror(-pidfd));
-		if (daemon)
-			_exit(1);
-		return 1;
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		cbpf_error("policy '%s': cannot watch signals: %s", r->name, strerror(errno));
-		rc = 1;
-	} else {
-		cbpf_info("policy '%s': refresher started for %zu hostnames of '%s'",
-			  r->name, r->src.nhosts, r->src.path);
-		rc = run_loop(r, sfd);
-		close(sfd);
-	}
-	pid_path(path, sizeof(path), r->name);
-	unlink(path);
-	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", r->name);
-	unlink(path);
-	close(pidfd);
 	cbpf_source_free(&r->src);
-	if (daemon)
-		_exit(rc);
 	return rc;
 }

@@ -17,14 +17,8 @@ struct cbpf_refresher {
 
 /* Runs until SIGTERM or SIGINT (exit status 0) or until it cannot go on
  * (1). With `daemon`, first detaches (the caller returns 0 at once) and
- * logs to syslog; else logs to stderr (for journald). */
+ * logs to syslog; else logs to stderr (for journald). Its process is the
+ * policy's background process (daemon.h). */
 int cbpf_refresher_start(struct cbpf_refresher *r, bool daemon);
-
-/* Stops policy `name`'s refresher, if one runs, and waits for it to go.
- * Returns 0 or -errno. */
-int cbpf_refresher_stop(const char *name);
-
-/* Serialises load and unload: held until the process exits. */
-int cbpf_lock_global(void);
 
 #endif

@@ -25,6 +25,25 @@
 #define DENY_REPORT_NS  (10 * NS)    /* denials are logged at most this often */
 
 /* For `status`: each name's last answer and how the last try went. */
+#define SKIPPED_LEN 512
+
+/* The answers of `res` no rule was made of (cbpf_answer_skipped), with
+ * commas between; "-" for none. */
+static void skipped_list(const struct cbpf_resolved *res, char buf[SKIPPED_LEN])
+{
+	char text[64];
+	size_t used = 0;
+
+	strcpy(buf, "-");
+	for (size_t j = 0; j < res->n; j++) {
+		if (!cbpf_answer_skipped(res->addrs[j]))
+			continue;
+		cbpf_format_prefix(res->addrs[j], 128, text, sizeof(text));
+		used += (size_t)snprintf(buf + used, used < SKIPPED_LEN ? SKIPPED_LEN - used : 0,
+					 "%s%s", used ? "," : "", text);
+	}
+}
+
 static void write_hosts_state(const struct cbpf_refresher *r, const int *failures,
 			      char *const *last_error)
 {
@@ -37,18 +56,9 @@ static void write_hosts_state(const struct cbpf_refresher *r, const int *failure
 	if (!f)
 		return;
 	for (size_t i = 0; i < r->src.nhosts; i++) {
-		char skipped[512] = "-", text[64];
-		size_t used = 0;
+		char skipped[SKIPPED_LEN];
 
-		/* The answers no rule was made of (cbpf_answer_skipped). */
-		for (size_t j = 0; j < r->src.res[i].n; j++) {
-			if (!cbpf_answer_skipped(r->src.res[i].addrs[j]))
-				continue;
-			cbpf_format_prefix(r->src.res[i].addrs[j], 128, text, sizeof(text));
-			used += (size_t)snprintf(skipped + used, used < sizeof(skipped) ?
-						 sizeof(skipped) - used : 0, "%s%s",
-						 used ? "," : "", text);
-		}
+		skipped_list(&r->src.res[i], skipped);
 		fprintf(f, "%s\t%llu\t%u\t%d\t%s\t%s\n", r->src.hosts[i],
 			(unsigned long long)r->src.resolved_ns[i], r->src.res[i].ttl,
 			failures[i], skipped, last_error[i] ? last_error[i] : "");
@@ -138,6 +148,20 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 	cbpf_unlock_global();
 }
 
+/* An answer with addresses no rule is made of, that the one before did
+ * not have: said once, as load says it. */
+static void report_skipped(const struct cbpf_refresher *r, size_t i,
+			   const char was[SKIPPED_LEN])
+{
+	char now[SKIPPED_LEN];
+
+	skipped_list(&r->src.res[i], now);
+	if (strcmp(now, "-") && strcmp(now, was))
+		cbpf_info("%s:%u: '%s' now resolves to %s, which is not made a rule (a DNS "
+			  "filter's answer for a blocked name?); write the address itself "
+			  "to allow it", r->src.path, r->src.lines[i], r->src.hosts[i], now);
+}
+
 static int run_loop(void *ctx, int sfd)
 {
 	struct cbpf_refresher *r = ctx;
@@ -149,6 +173,7 @@ static int run_loop(void *ctx, int sfd)
 	uint64_t *next_at = NULL;
 	int *failures = NULL;
 	char **last_error = NULL;
+	char (*was_skipped)[SKIPPED_LEN] = NULL;   /* before this round's answer */
 	bool *due = NULL;
 	int err, rc = 1;
 
@@ -168,7 +193,7 @@ static int run_loop(void *ctx, int sfd)
 		bool any = false, sweep;
 
 		if (n > cap) {   /* the first round, or a reload with more names */
-			free(next_at); free(failures); free(due);
+			free(next_at); free(failures); free(due); free(was_skipped);
 			if (last_error)
 				for (size_t i = 0; i < cap; i++)
 					free(last_error[i]);
@@ -178,7 +203,8 @@ static int run_loop(void *ctx, int sfd)
 			failures = calloc(cap, sizeof(*failures));
 			due = calloc(cap, sizeof(*due));
 			last_error = calloc(cap, sizeof(*last_error));
-			if (!next_at || !failures || !due || !last_error) {
+			was_skipped = calloc(cap, sizeof(*was_skipped));
+			if (!next_at || !failures || !due || !last_error || !was_skipped) {
 				cbpf_error("out of memory");
 				goto out;
 			}
@@ -215,6 +241,9 @@ static int run_loop(void *ctx, int sfd)
 			any |= due[i] = next_at[i] <= now;
 		if (!any)
 			continue;
+		for (size_t i = 0; i < n; i++)
+			if (due[i])
+				skipped_list(&r->src.res[i], was_skipped[i]);
 		err = cbpf_source_resolve(&r->src, due, r->grace_s, &errs);
 		if (err < 0) {
 			cbpf_error("policy '%s': cannot resolve: %s", r->name, strerror(-err));
@@ -227,6 +256,7 @@ static int run_loop(void *ctx, int sfd)
 			if (r->src.resolved_ns[i] >= now) {   /* answered this round */
 				if (failures[i])
 					cbpf_info("%s: '%s' resolves again", r->src.path, r->src.hosts[i]);
+				report_skipped(r, i, was_skipped[i]);
 				failures[i] = 0;
 				free(last_error[i]);
 				last_error[i] = NULL;
@@ -261,6 +291,7 @@ out:
 	free(next_at);
 	free(failures);
 	free(due);
+	free(was_skipped);
 	cbpf_store_close(&s);
 	return rc;
 }

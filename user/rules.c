@@ -228,6 +228,7 @@ static const char *const not_internet[] = {
 	"fe80::/10",            /* link-local */
 	"ff00::/8",             /* multicast */
 	"2001:db8::/32",        /* documentation */
+	"3fff::/20",            /* documentation (RFC 9637) */
 	"100::/64",             /* discard-only */
 	"fd00:ec2::254/128",    /* AWS metadata (inside fc00::/7 anyway) */
 	/* IPv6 routes into IPv4's private space, and old forms of it. */

@@ -37,16 +37,21 @@ SRV_EXTRA_V4=(10.231.2.10 10.231.2.11 10.231.2.20 10.231.3.5 10.231.3.130)
 # them.
 NAT64_V6=64:ff9b::a0a:a0a
 SIXTOFOUR_V6=2002:a0a:a0a::1
+# A public address (global unicast, in no range --internet denies, and in
+# none IANA has allocated), routed to srv: --internet must allow it.
+PUB_V6=2f00:231::10
 SRV_EXTRA_V6=(fd42:231:2::10 fd42:231:2::11 fd42:231:2::20 fd42:231:3::5 fd42:231:3::85
-	"$NAT64_V6" "$SIXTOFOUR_V6")
+	"$NAT64_V6" "$SIXTOFOUR_V6" "$PUB_V6")
 SRV_ROUTES_V4=(10.231.2.0/24 10.231.3.0/24)
-SRV_ROUTES_V6=(fd42:231:2::/64 fd42:231:3::/64 "$NAT64_V6/128" "$SIXTOFOUR_V6/128")
+SRV_ROUTES_V6=(fd42:231:2::/64 fd42:231:3::/64 "$NAT64_V6/128" "$SIXTOFOUR_V6/128"
+	"$PUB_V6/128")
 GUARD_V4=10.231.0.0/16
 GUARD_V6=fd42:231::/32
-# The documentation ranges selftest and run aim at by default: blackholed
-# too, should a test reach them by mistake (a route that may not exist yet).
+# The documentation ranges selftest and run aim at by default, and the
+# public range PUB_V6 is in: blackholed too, should a test reach them by
+# mistake (a route that may not exist yet).
 DOC_GUARDS_V4=(192.0.2.0/24)
-DOC_GUARDS_V6=(2001:db8::/32)
+DOC_GUARDS_V6=(2001:db8::/32 2f00:231::/32)
 DOC_GUARDS_MADE=()
 
 LOCK_FILE=/run/claude-bpf-integration.lock
@@ -427,7 +432,7 @@ start_listeners() {
 		"tcp 10.231.2.20 8080" "udp 10.231.2.20 8080" "tcp fd42:231:2::20 8080" \
 		"tcp 10.231.3.5 8080" "tcp 10.231.3.130 8080" \
 		"tcp fd42:231:3::5 8080" "tcp fd42:231:3::85 8080" \
-		"tcp $NAT64_V6 8080" "tcp $SIXTOFOUR_V6 8080"; do
+		"tcp $NAT64_V6 8080" "tcp $SIXTOFOUR_V6 8080" "tcp $PUB_V6 8080"; do
 		# shellcheck disable=SC2086
 		start_listener srv $l || return 1
 	done

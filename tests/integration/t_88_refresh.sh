@@ -750,6 +750,37 @@ else
 	skip "no foreground refresher for cbt_rf_hup"
 fi
 
+# A name that a DNS filter starts answering with 0.0.0.0: no rule, and the
+# refresher says so once, as load does (t_65).
+start_test "a name that comes to resolve to 0.0.0.0: the refresher logs it as making no rule, once"
+if $hup_ok; then
+	was=$RF_MOVING
+	rf_hup_write "dns $RF_DNS" "steady.test:8080" "moving.test:8080"
+	if rf_hup_wait "reloaded" 2 && rf_move 0.0.0.0; then
+		line="'moving.test' now resolves to 0.0.0.0, which is not made a rule"
+		for ((i = 0; i < 100; i++)); do
+			grep -qF "$line" "$RF_DIR/fg.err" && break
+			sleep 0.05
+		done
+		sleep 2.5   # one more refresh, with the same answer
+		n=$(grep -cF "$line" "$RF_DIR/fg.err")
+		rf_host cbt_rf_hup moving.test skipped
+		if ((n != 1)); then
+			fail "the refresher should log '$line' once, logged it $n times: $(<"$RF_DIR/fg.err")"
+		elif [[ $(jq -r 'join(" ")' <<<"$RF_VAL") != 0.0.0.0 ]]; then
+			fail "status should show moving.test's 0.0.0.0 skipped: $RF_VAL"
+		else
+			try_allowed cbt_rf_hup tcp 10.231.2.20 8080 && pass
+		fi
+	fi
+	rf_move "$was"
+	# The file as the tests below expect it.
+	rf_hup_write "dns $RF_DNS" "steady.test:8080" "10.231.2.10:8080"
+	rf_hup_wait "reloaded" 3 || hup_ok=false
+else
+	skip "no foreground refresher for cbt_rf_hup"
+fi
+
 # ---------------------------------------------------------------- SIGTERM
 
 start_test "SIGTERM: the refresher exits 0, removes its pid file, enforcement stays"

@@ -359,6 +359,7 @@ static const char *const internet_want[] = {
 	"deny any * fe80::/10 h0 e0",
 	"deny any * ff00::/8 h0 e0",
 	"deny any * 2001:db8::/32 h0 e0",
+	"deny any * 3fff::/20 h0 e0",
 	"deny any * 100::/64 h0 e0",
 	"deny any * fd00:ec2::254 h0 e0",
 	"deny any * 64:ff9b::/96 h0 e0",
@@ -410,6 +411,8 @@ static const struct {
 	{ "2001:0:1234::1", 6, 443, false },    /* Teredo */
 	{ "::a00:1", 6, 443, false },           /* IPv4-compatible 10.0.0.1 */
 	{ "fec0::1", 6, 443, false },
+	{ "3fff:fff::1", 6, 443, false },       /* documentation */
+	{ "3fff:1000::1", 6, 443, true },       /* beside it */
 	{ "2001:1::1", 6, 443, true },          /* beside Teredo's /32 */
 	{ "2001:4860:4860::8888", 17, 53, true },
 	{ "2001:4860:4860::8888", 6, 443, true },

@@ -77,11 +77,12 @@ static void __attribute__((noreturn)) usage(void)
 		"       probe tcp-fastopen ADDR PORT PAYLOAD\n"
 		"       probe udp-sendto ADDR PORT PAYLOAD\n"
 		"       probe udp-connect ADDR PORT PAYLOAD\n"
+		"       probe sctp ADDR PORT PAYLOAD   (one-to-many: sendto, no connect)\n"
 		"       probe raw ADDR\n"
 		"       probe ping ADDR\n"
 		"       probe socket FAMILY          (AF_VSOCK, AF_PACKET, ... or a number)\n"
 		"       probe dns SERVER NAME A|AAAA\n"
-		"       probe listen tcp|udp ADDR PORT LOGFILE\n"
+		"       probe listen tcp|udp|sctp ADDR PORT LOGFILE\n"
 		"       probe matrix [--port N] [--other ADDR PORT] [--no-loopback] TARGET...\n"
 		"       probe pass-socket ADDR PORT PAYLOAD\n"
 		"       probe stream tcp|udp-sendto|udp-connect ADDR PORT PAYLOAD GOFILE [GOFILE]\n"
@@ -309,6 +310,26 @@ static int cmd_udp(const char *addr, const char *port, const char *payload,
 	}
 	fprintf(stderr, "%s: sent %zd bytes\n", prog_what, n);
 	close(fd);
+	return EXIT_OK;
+}
+
+/* One-to-many SCTP: sendto() starts the association itself, so no
+ * connect hook runs and only the egress program sees its packets. The
+ * send succeeds whether or not they get out (the association is set up
+ * after it returns): the listener is the witness. */
+static int cmd_sctp(const char *addr, const char *port, const char *payload)
+{
+	struct target t;
+	ssize_t n;
+	int fd;
+
+	parse_target(addr, port, &t);
+	fd = open_socket(t.family, SOCK_SEQPACKET, IPPROTO_SCTP);
+	n = sendto(fd, payload, strlen(payload), 0, (struct sockaddr *)&t.ss, t.len);
+	if (n < 0)
+		die_errno("sendto", errno);
+	fprintf(stderr, "%s: queued %zd bytes\n", prog_what, n);
+	close(fd);   /* a graceful shutdown: what is queued still goes */
 	return EXIT_OK;
 }
 
@@ -610,9 +631,11 @@ static int cmd_listen(const char *proto, const char *addr, const char *port,
 	int fd, logfd, one = 1;
 	bool tcp;
 
+	bool sctp = !strcmp(proto, "sctp");
+
 	if (!strcmp(proto, "tcp"))
 		tcp = true;
-	else if (!strcmp(proto, "udp"))
+	else if (!strcmp(proto, "udp") || sctp)
 		tcp = false;
 	else
 		usage();
@@ -620,12 +643,16 @@ static int cmd_listen(const char *proto, const char *addr, const char *port,
 	logfd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0)
 		die_errno("open(LOGFILE)", errno);
-	fd = open_socket(t.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+	/* One-to-many SCTP delivers a message per recv(), as UDP does. */
+	fd = sctp ? open_socket(t.family, SOCK_SEQPACKET, IPPROTO_SCTP)
+		  : open_socket(t.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (t.family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&t.ss, t.len) < 0)
 		die_errno("bind", errno);
+	if (sctp && listen(fd, 64) < 0)
+		die_errno("listen", errno);
 	if (tcp)
 		serve_tcp(fd, logfd);
 	else
@@ -823,6 +850,8 @@ int main(int argc, char **argv)
 		return cmd_udp(argv[2], argv[3], argv[4], false);
 	if (!strcmp(cmd, "udp-connect") && argc == 5)
 		return cmd_udp(argv[2], argv[3], argv[4], true);
+	if (!strcmp(cmd, "sctp") && argc == 5)
+		return cmd_sctp(argv[2], argv[3], argv[4]);
 	if (!strcmp(cmd, "raw") && argc == 3)
 		return cmd_echo(argv[2], true);
 	if (!strcmp(cmd, "ping") && argc == 3)

@@ -1,0 +1,52 @@
+# SCTP to the host's loopback, run in the vmtest guests (their Debian
+# kernels have SCTP; the machine CI runs on has none, so this file is not
+# among tests/integration's). One-to-many SCTP (SOCK_SEQPACKET) starts its
+# association from sendto(), which no socket hook sees: only the egress
+# program judges its packets, and on 6.1 and 6.12 it cannot name their
+# network namespace, so it must take them for the host's. The control: the
+# same send from outside the sandbox arrives. The denial: nothing arrives,
+# and the policy counts loopback denials.
+
+SCTP_PORT=47241
+
+sctp_loopback_count() {
+	"$CBPF" status cbt_main --json 2>/dev/null | jq -r '.policies[0].denied.loopback // empty'
+}
+
+modprobe sctp 2>/dev/null
+for lo in 127.0.0.1 ::1; do
+	start_test "SCTP (one-to-many, no connect) to the host's $lo from the host namespace is denied (reason loopback); outside the sandbox it arrives"
+	ensure_policy cbt_main || continue
+	start_listener "" sctp "$lo" "$SCTP_PORT" ||
+		{ fail "cannot listen on SCTP $lo port $SCTP_PORT (no SCTP in this kernel?)"; continue; }
+	log=${LISTENER_LOG[$(listener_key "" sctp "$lo" "$SCTP_PORT")]}
+	new_payload
+	ctrl=$PAYLOAD
+	unsandboxed sctp "$lo" "$SCTP_PORT" "$ctrl"
+	if ((RC != 0)) || ! wait_for_line "$log" "$ctrl"; then
+		fail "harness: SCTP to $lo outside the sandbox did not arrive: $(ran); log: $(tr '\n' ' ' <"$log")"
+		continue
+	fi
+	before=$(sctp_loopback_count)
+	new_payload
+	denied=$PAYLOAD
+	sandboxed cbt_main sctp "$lo" "$SCTP_PORT" "$denied"
+	rc=$RC
+	# Long enough for the association's first retransmissions; then a
+	# marker from outside, so whatever got through would be there.
+	sleep 2
+	after=$(sctp_loopback_count)
+	new_payload
+	unsandboxed sctp "$lo" "$SCTP_PORT" "sync-$PAYLOAD"
+	if ! wait_for_line "$log" "sync-$PAYLOAD"; then
+		fail "harness: the marker sent outside the sandbox did not arrive"
+	elif grep -qF "$denied" "$log"; then
+		fail "SCTP from the sandbox reached the host's $lo: $(tr '\n' ' ' <"$log")"
+	elif ((rc != 0 && rc != 1)); then
+		fail "the sandboxed SCTP send failed otherwise than denied (exit $rc)"
+	elif [[ -z $before || -z $after ]] || ((after <= before)); then
+		fail "the policy should count loopback denials: before '$before', after '$after'"
+	else
+		pass
+	fi
+done

@@ -34,7 +34,7 @@ static void skipped_list(const struct cbpf_resolved *res, char buf[SKIPPED_LEN])
 	char text[64];
 	size_t used = 0;
 
-	strcpy(buf, "-");
+	snprintf(buf, SKIPPED_LEN, "-");
 	for (size_t j = 0; j < res->n; j++) {
 		if (!cbpf_answer_skipped(res->addrs[j]))
 			continue;

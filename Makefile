@@ -48,7 +48,7 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(SANFLAGS) \
 	-Iinclude -Iuser -I$(BUILD)
 override LDFLAGS += $(SANFLAGS)
-LDLIBS  := -lbpf -lelf -lz -lcares -lseccomp -ljson-c
+LDLIBS  := -lbpf -lelf -lz -lcares -lseccomp -ljson-c -lldns
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Iinclude -Ivmlinux
 
@@ -67,7 +67,7 @@ PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
-PURE_LIBS := -lcares -lseccomp -ljson-c
+PURE_LIBS := -lcares -lseccomp -ljson-c -lldns
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events

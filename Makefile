@@ -186,7 +186,7 @@ test-setup: $(BUILD)/claude-bpf
 # (copied, so the corpus in the repository stays as it is).
 FUZZ_RUNS ?= 200000
 FUZZ_BUILD := build-fuzz
-FUZZ_TARGETS := config resolv seccomp
+FUZZ_TARGETS := config resolv seccomp dns
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Iuser \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

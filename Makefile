@@ -48,7 +48,7 @@ CFLAGS  ?= -O2 -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(SANFLAGS) \
 	-Iinclude -Iuser -I$(BUILD)
 override LDFLAGS += $(SANFLAGS)
-LDLIBS  := -lbpf -lelf -lz -lcares -lseccomp -ljson-c
+LDLIBS  := -lbpf -lelf -lz -lcares -lseccomp -ljson-c -lldns
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Werror \
 	-Iinclude -Ivmlinux
 
@@ -63,11 +63,11 @@ endif
 # Modules free of libbpf: unit tests link these.
 PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c \
 	user/podman.c user/leak.c user/families.c user/seccomp_filter.c user/guard.c \
-	user/agent_home.c
+	user/agent_home.c user/dnsmsg.c
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
-PURE_LIBS := -lcares -lseccomp -ljson-c
+PURE_LIBS := -lcares -lseccomp -ljson-c -lldns
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events
@@ -186,7 +186,7 @@ test-setup: $(BUILD)/claude-bpf
 # (copied, so the corpus in the repository stays as it is).
 FUZZ_RUNS ?= 200000
 FUZZ_BUILD := build-fuzz
-FUZZ_TARGETS := config resolv seccomp
+FUZZ_TARGETS := config resolv seccomp dns
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Iuser \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

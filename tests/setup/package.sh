@@ -112,7 +112,7 @@ cat >"$R/root/life.sh" <<'EOF'
 	step unit-enabled "$( [ -e /etc/systemd/system/multi-user.target.wants/claude-bpf.service ] && echo enabled || echo disabled)"
 	step dropin "$( [ -L /etc/containers/containers.conf.d/50-claude-bpf.conf ] && echo linked || echo none) needed=$(/usr/share/claude-bpf/podman/containers-conf needed && echo yes || echo no)"
 	step image-help "$(claude-bpf image --help 2>&1 | head -n 1)"
-	step deps "$(dpkg-query -W -f="\${Status}\n" podman runc libbpf1 libc-ares2 2>&1 | grep -vc "install ok installed") not installed"
+	step deps "$(dpkg-query -W -f="\${Status}\n" podman runc libbpf1 libc-ares2 libldns3 2>&1 | grep -vc "install ok installed") not installed"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends systemd >/dev/null 2>&1
 	# --man=no: this root has no man(1); the page itself is checked above.
 	step verify "$(systemd-analyze verify --man=no "$unit" 2>&1; echo "exit $?")"
@@ -171,7 +171,7 @@ expect() {
 }
 
 expect install "0 install ok installed $VERSION" "apt-get install ./claude-bpf_${VERSION}_$ARCH.deb in a fresh root ($t_life s for the whole life)"
-expect deps "0 not installed" "it pulled podman, runc, libbpf1 and libc-ares2"
+expect deps "0 not installed" "it pulled podman, runc, libbpf1, libc-ares2 and libldns3"
 expect version "claude-bpf $VERSION (pinned map ABI $ABI)" "claude-bpf --version"
 expect check "/etc/claude-bpf/allowed-hosts.conf: * rules, * hostnames not resolved (--no-resolve)" \
 	"claude-bpf check --no-resolve /etc/claude-bpf/allowed-hosts.conf"

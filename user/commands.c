@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "config.h"
 #include "daemon.h"
+#include "grants.h"
 #include "internet.h"
 #include "log.h"
 #include "podman_host.h"
@@ -403,6 +404,11 @@ int cmd_load(int argc, char **argv)
 		cbpf_error("cannot stop the refresher of policy '%s': %s", name, strerror(-err));
 		goto out;
 	}
+	/* What `allow` granted outlives a new load of the same policy. */
+	if ((err = cbpf_grants_keep(name, cbpf_boottime_ns(), &rs))) {
+		cbpf_error("cannot keep the grants of policy '%s': %s", name, strerror(-err));
+		goto out;
+	}
 	if (open_store_or_report(&s, true))
 		goto out;
 	err = cbpf_policy_apply(&s, name, mount, path, &rs, &what);
@@ -522,6 +528,7 @@ int cmd_unload(int argc, char **argv)
 			cbpf_error("cannot remove " CBPF_RUNSTATE_DIR "/%s: %s", names[i],
 				   strerror(-err));
 		else {
+			cbpf_grants_remove(names[i]);
 			printf("policy '%s' unloaded\n", names[i]);
 			continue;
 		}
@@ -531,6 +538,40 @@ int cmd_unload(int argc, char **argv)
 	if (s.policies_fd >= 0)
 		cbpf_store_close(&s);
 	return rc;
+}
+
+/* The grants of `allow` that have not expired, from the grants file. */
+static void print_grants(const char *name, bool json)
+{
+	uint64_t now = cbpf_boottime_ns();
+	struct cbpf_grants g;
+	char addr[INET6_ADDRSTRLEN + 8];
+
+	if (cbpf_grants_read(name, now, &g))
+		memset(&g, 0, sizeof(g));
+	if (json)
+		printf(",\"grants\":[");
+	else if (g.n)
+		printf("  grants:\n");
+	for (size_t i = 0; i < g.n; i++) {
+		const struct cbpf_rule_entry *e = &g.v[i].e;
+
+		cbpf_format_prefix(e->key.addr, 128, addr, sizeof(addr));
+		if (json) {
+			printf("%s{\"target\":", i ? "," : "");
+			cbpf_json_string(stdout, g.v[i].target);
+			printf(",\"address\":\"%s\",\"proto\":\"%s\",\"port\":%u,"
+			       "\"expires_ns\":%llu}", addr, proto_name(e->key.proto),
+			       ntohs(e->key.port), (unsigned long long)e->val.expires_ns);
+		} else {
+			printf("    %-30s %-40s %-4s %-6u expires in %llus\n", g.v[i].target, addr,
+			       proto_name(e->key.proto), ntohs(e->key.port),
+			       (unsigned long long)((e->val.expires_ns - now) / 1000000000ull));
+		}
+	}
+	if (json)
+		printf("]");
+	cbpf_grants_free(&g);
 }
 
 /* The refresher of a policy as status shows it: its pid while it holds
@@ -652,6 +693,7 @@ static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 			       (unsigned long long)counts[r]);
 		printf("}");
 		print_refresher(p->name, true);
+		print_grants(p->name, true);
 		printf("}");
 	} else {
 		printf("policy %s\n  cgroup:   %s (id %llu)\n  podman:   --cgroup-parent=%s\n"
@@ -670,6 +712,7 @@ static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 				printf(" %s %llu", cbpf_reason_name(r), (unsigned long long)counts[r]);
 		printf("\n");
 		print_refresher(p->name, false);
+		print_grants(p->name, false);
 	}
 	ctx->shown++;
 	cbpf_ruleset_free(&rs);

@@ -17,6 +17,8 @@ int cmd_exec(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
+int cmd_allow(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
 
 /* Name of an enum cbpf_reason ("no_rule", ...), "?" when out of range. */
 const char *cbpf_reason_name(unsigned reason);

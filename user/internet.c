@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "daemon.h"
+#include "grants.h"
 #include "internet.h"
 #include "log.h"
 #include "policy.h"
@@ -152,6 +153,8 @@ static int update(struct watch *w, struct cbpf_store *s)
 	if (!err) {
 		what = "build the rules";
 		err = cbpf_internet_ruleset(h, &rs);
+		if (!err)
+			err = cbpf_grants_keep(w->name, cbpf_boottime_ns(), &rs);
 		if (!err)
 			err = cbpf_policy_apply(s, w->name, w->mount, w->cgroup, &rs, &what);
 		cbpf_unlock_global();

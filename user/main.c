@@ -41,6 +41,8 @@ static const struct {
 	{ "status", cmd_status, "show policies, rules and denials: status [NAME] [--json]" },
 	{ "monitor", cmd_monitor, "show each denial as it happens: monitor [NAME] [--json]" },
 	{ "check",  cmd_check,  "parse and resolve a file, change nothing: check CONF" },
+	{ "allow",  cmd_allow,  "add a host or address to a running policy for a while: allow [--policy NAME] [--for 1h] HOST|ADDRESS[:PORT]" },
+	{ "revoke", cmd_revoke, "end a grant of allow now: revoke [--policy NAME] TARGET" },
 	{ "exec",   cmd_exec,   "run a command inside a policy: exec [--policy NAME] -- CMD" },
 	{ "selftest", cmd_selftest, "try every escape route from inside a policy: selftest [--policy NAME] [--json]" },
 	{ "image",  cmd_image,  "build the agent's image with podman: image [--base IMAGE|debootstrap]" },

@@ -700,7 +700,8 @@ static int sweep_one(void *ctx, const void *key, const void *val)
 
 	memcpy(&k, key, sizeof(k));
 	memcpy(&v, val, sizeof(v));
-	if (k.policy != sw->id || !v.host || !v.expires_ns || v.expires_ns + sw->keep_ns > sw->now)
+	/* A hostname's, or a grant's (host 0): the only rules that expire. */
+	if (k.policy != sw->id || !v.expires_ns || v.expires_ns + sw->keep_ns > sw->now)
 		return 0;
 	k.policy = 0;
 	if (bsearch(&k, sw->rs->v, sw->rs->n, sizeof(*sw->rs->v), cmp_key))
@@ -754,6 +755,47 @@ int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 out:
 	free(sw.stale.keys);
 	/* A rewritten entry may expire sooner than a kept decision says. */
+	if (writes)
+		cbpf_store_changed(s);
+	return err ? err : writes;
+}
+
+int cbpf_policy_grants(struct cbpf_store *s, const char *name,
+		       const struct cbpf_rule_entry *v, size_t n, bool revoke)
+{
+	struct cbpf_rule_key k;
+	struct cbpf_rule cur;
+	struct cbpf_policy p;
+	uint64_t cg;
+	int writes = 0, err;
+
+	if ((err = cbpf_store_find_policy(s, name, &cg, &p)))
+		return err;
+	for (size_t i = 0; i < n && !err; i++) {
+		bool found;
+
+		k = v[i].key;
+		k.policy = p.id;
+		found = bpf_map_lookup_elem(rule_map(s, &k), &k, &cur) == 0;
+		if (revoke) {
+			/* Only the entry the grant wrote: the file may have
+			 * put its own at this key since. */
+			if (!found || memcmp(&cur, &v[i].val, sizeof(cur)))
+				continue;
+			if (bpf_map_delete_elem(rule_map(s, &k), &k) && errno != ENOENT)
+				err = -errno;
+		} else {
+			/* A deny, a rule that never expires or a hostname's:
+			 * the file's rule decides at this key. */
+			if (found && (cur.action != CBPF_ACTION_ALLOW || !cur.expires_ns ||
+				      cur.host))
+				continue;
+			if (bpf_map_update_elem(rule_map(s, &k), &k, &v[i].val, BPF_ANY))
+				err = -errno;
+		}
+		writes += !err;
+	}
+	/* A kept decision may say otherwise now. */
 	if (writes)
 		cbpf_store_changed(s);
 	return err ? err : writes;

@@ -48,6 +48,14 @@ int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,
 int cbpf_policy_sync(struct cbpf_store *s, const char *name,
 		     const struct cbpf_ruleset *rs, uint64_t keep_ns, bool sweep);
 
+/* Grants (grants.h) in policy `name`'s rule set, in place. Granting
+ * writes each entry unless the rule at its key is a deny, never expires or
+ * is a hostname's (the file's rule decides there); revoking deletes the
+ * entries that are still as the grant wrote them. Returns how many entries
+ * changed, or -errno (-ENOENT: no such policy). */
+int cbpf_policy_grants(struct cbpf_store *s, const char *name,
+		       const struct cbpf_rule_entry *v, size_t n, bool revoke);
+
 /* Entries in the exact_rules, rules and hostnames maps, and how many of
  * them belong to no policy (left by a load that was killed while it wrote). */
 struct cbpf_map_use {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "commands.h"
 #include "daemon.h"
+#include "grants.h"
 #include "log.h"
 #include "policy.h"
 #include "refresh.h"
@@ -130,6 +131,8 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 		err = -EINVAL;
 	if (!err)
 		err = cbpf_source_compile(&src, &rs);
+	if (!err)
+		err = cbpf_grants_keep(r->name, cbpf_boottime_ns(), &rs);
 	if (!err && (err = cbpf_policy_apply(s, r->name, r->mount, r->cgroup, &rs, &what)))
 		cbpf_errors_add(&errs, "cannot %s: %s", what, cbpf_policy_strerror(err, what));
 	for (size_t i = 0; i < errs.n; i++)

@@ -3,8 +3,29 @@
 # file keeps the unexpired ones; revoke ends one at once; bad input
 # changes nothing.
 
+# A hostname too, so that load leaves a refresher, which SIGHUP reloads.
 GR_CONF=$T/conf/grants.conf
-printf '10.231.2.10:8080\n' >"$GR_CONF"
+printf 'dns %s\n10.231.2.10:8080\nallowed.test:9000\n' "$DNS_V4" >"$GR_CONF"
+
+# gr_hup_reload: SIGHUP to cbt_gr's refresher; true once it has made a new
+# rule set (5 s at most).
+gr_hup_reload() {
+	local id0 pid i
+
+	policy_field cbt_gr policy_id || return 1
+	id0=$FIELD
+	policy_field cbt_gr refresher || return 1
+	pid=$(jq -r .pid <<<"$FIELD")
+	[[ $pid =~ ^[1-9][0-9]*$ ]] || { fail "cbt_gr has no refresher: $FIELD"; return 1; }
+	kill -HUP "$pid"
+	for ((i = 0; i < 50; i++)); do
+		policy_field cbt_gr policy_id || return 1
+		[[ $FIELD != "$id0" ]] && return 0
+		sleep 0.1
+	done
+	fail "SIGHUP to the refresher (pid $pid) made no new rule set in 5 s"
+	return 1
+}
 
 # gr_grants NAME: the targets of NAME's grants in status --json, one line
 # each, into FIELD.
@@ -41,7 +62,7 @@ if try_denied cbt_main tcp 10.231.2.11 8080; then
 	fi
 fi
 
-start_test "a grant outlives a new load of the file (a new rule set); revoke ends it at once"
+start_test "a grant outlives a new load of the file and a reload (new rule sets); revoke ends it at once"
 if load_policy cbt_gr "$GR_CONF" && try_denied cbt_gr tcp fd42:231:2::11 8080; then
 	policy_field cbt_gr policy_id
 	id0=$FIELD
@@ -53,7 +74,8 @@ if load_policy cbt_gr "$GR_CONF" && try_denied cbt_gr tcp fd42:231:2::11 8080; t
 		if [[ $FIELD == "$id0" ]]; then
 			fail "the second load made no new rule set (policy_id $id0)"
 		elif try_allowed cbt_gr tcp fd42:231:2::11 8080 &&
-			try_allowed cbt_gr tcp 10.231.2.10 8080; then
+			try_allowed cbt_gr tcp 10.231.2.10 8080 && gr_hup_reload &&
+			try_allowed cbt_gr tcp fd42:231:2::11 8080; then
 			run "$CBPF" revoke --policy cbt_gr '[fd42:231:2::11]:8080/tcp'
 			if ((RC != 0)); then
 				fail "revoke: $(ran)"

@@ -757,7 +757,8 @@ try_allowed() {
 }
 
 # try_denied POLICY KIND ADDR PORT [NS]: the sandboxed probe must fail with
-# EPERM (exit 1) and nothing arrive at the listener.
+# EPERM (exit 1, and its own "(denied)": exec exits 1 too when it cannot
+# run the probe at all) and nothing arrive at the listener.
 try_denied() {
 	local policy=$1 kind=$2 addr=$3 port=$4 ns=${5-srv} payload
 
@@ -765,8 +766,8 @@ try_denied() {
 	new_payload
 	payload=$PAYLOAD
 	sandboxed "$policy" "$kind" "$addr" "$port" "$payload"
-	if ((RC != 1)); then
-		fail "$kind to $addr port $port in $policy should be denied with EPERM (exit 1): $(ran)"
+	if ((RC != 1)) || [[ $ERR != *" (denied)"* ]]; then
+		fail "$kind to $addr port $port in $policy should be denied with the probe's EPERM (exit 1): $(ran)"
 		expect_nothing "$ns" "$(kind_proto "$kind")" "$addr" "$port" "$payload"
 		return 1
 	fi
@@ -791,12 +792,18 @@ try_echo_denied() {
 	before=$(icmp_echos srv $fam)
 	sandboxed "$policy" "$kind" "$addr"
 	after=$(icmp_echos srv $fam)
-	if ((RC != 1 && RC != 3)); then
-		fail "$kind to $addr in $policy should be denied (exit 1) or unanswered (exit 3): $(ran)"
+	if ((RC != 1 && RC != 3)) || { ((RC == 1)) && [[ $ERR != *" (denied)"* ]]; }; then
+		fail "$kind to $addr in $policy should be denied (the probe's EPERM, exit 1) or unanswered (exit 3): $(ran)"
 		return 1
 	fi
 	if [[ $before != "$after" ]]; then
 		fail "$kind to $addr in $policy: srv received $((after - before)) echo request(s) although denied ($(ran))"
+		return 1
+	fi
+	# The control: the counter sees an echo that does arrive.
+	"$PROBE" ping "$addr" >/dev/null 2>&1
+	if [[ $(icmp_echos srv $fam) == "$after" ]]; then
+		fail "harness: srv counted no echo request from outside the sandbox either (ping $addr)"
 		return 1
 	fi
 }

@@ -35,10 +35,25 @@ if load_policy cbt_busy --none; then
 	fi
 fi
 
-start_test "unload --force removes a policy with processes inside"
+start_test "unload --force kills the processes inside and removes the policy"
 run "$CBPF" unload --force cbt_busy
+# What was inside must be gone (its parent, exec, reaps it): 3 s at most.
+survivors=""
+for ((i = 0; i < 60; i++)); do
+	survivors=""
+	for pid in $busy_pids; do
+		[[ $(awk '{ print $3 }' /proc/"$pid"/stat 2>/dev/null) == [!Z]* ]] &&
+			survivors+=" $pid($(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null))"
+	done
+	[[ -z $survivors ]] && break
+	sleep 0.05
+done
 if ((RC != 0)); then
 	fail "unload --force should succeed: $(ran)"
+elif [[ -z ${busy_pids// /} ]]; then
+	fail "no process was inside cbt_busy to kill (see the test above)"
+elif [[ -n $survivors ]]; then
+	fail "still running 3 s after unload --force:$survivors"
 elif [[ -e $busy_cg ]]; then
 	fail "the enforcement cgroup $busy_cg is still there"
 elif [[ -e $PIN/links/cbt_busy ]]; then
@@ -46,11 +61,6 @@ elif [[ -e $PIN/links/cbt_busy ]]; then
 else
 	pass
 fi
-survivors=""
-for pid in $busy_pids; do
-	kill -0 "$pid" 2>/dev/null && survivors+=" $pid($(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null); $(grep '^0::' /proc/"$pid"/cgroup 2>/dev/null))"
-done
-[[ -n $survivors ]] && say "      note: still running after unload --force:$survivors"
 kill_wait "${BG_PIDS[@]}"
 BG_PIDS=()
 

@@ -314,20 +314,24 @@ static int cmd_udp(const char *addr, const char *port, const char *payload,
 }
 
 /* One-to-many SCTP: sendto() starts the association itself, so no
- * connect hook runs and only the egress program sees its packets. The
- * send succeeds whether or not they get out (the association is set up
- * after it returns): the listener is the witness. */
+ * connect hook runs and only the egress program sees its packets. When
+ * they are dropped the send times out (exit 3) rather than being refused:
+ * the listener is the witness. */
 static int cmd_sctp(const char *addr, const char *port, const char *payload)
 {
 	struct target t;
 	ssize_t n;
 	int fd;
 
+	struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_MS / 1000 };
+
 	parse_target(addr, port, &t);
 	fd = open_socket(t.family, SOCK_SEQPACKET, IPPROTO_SCTP);
+	/* The send waits for the association: bounded, as connect is. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	n = sendto(fd, payload, strlen(payload), 0, (struct sockaddr *)&t.ss, t.len);
 	if (n < 0)
-		die_errno("sendto", errno);
+		die_errno("sendto", errno == EAGAIN || errno == EINPROGRESS ? ETIMEDOUT : errno);
 	fprintf(stderr, "%s: queued %zd bytes\n", prog_what, n);
 	close(fd);   /* a graceful shutdown: what is queued still goes */
 	return EXIT_OK;

@@ -197,15 +197,29 @@ start_test "rootless: systemctl --user stop of the slice while an agent runs ope
 if rl_ready; then
 	new_payload
 	p_bg=$PAYLOAD
+	RL_DENIED0=$("$CBPF" status --json "$RL_POLICY" 2>/dev/null |
+		jq -r '[.policies[0].denied[]] | add // 0')
+	[[ $RL_DENIED0 =~ ^[0-9]+$ ]] || RL_DENIED0=0
 	# The agent: tries the denied host every 0.2 s for 20 s.
 	as_dev "$CBPF" run --policy "$RL_POLICY" --image "$RL_IMAGE" --shell -- -c \
 		'for i in $(seq 100); do probe tcp 10.231.2.11 8080 "$1" >/dev/null 2>&1; sleep 0.2; done' \
 		sh "$p_bg" >"$RL_DIR/bg.out" 2>&1 </dev/null {LOCK_FD}>&- &
 	RL_BG=$!
-	sleep 5
+	# Until the agent is trying (the policy counts its denials): 60 s at
+	# most, the image starts slowly under emulation.
+	for ((i = 0; i < 600; i++)); do
+		denied=$("$CBPF" status --json "$RL_POLICY" 2>/dev/null |
+			jq -r '[.policies[0].denied[]] | add // 0')
+		[[ $denied =~ ^[0-9]+$ ]] && ((denied > RL_DENIED0)) && break
+		sleep 0.1
+	done
 	run "${RL_AS[@]}" systemctl --user stop "$RL_SLICE"
 	stop_out=$(ran)
-	sleep 2
+	# Until the slice is down (10 s at most).
+	for ((i = 0; i < 100; i++)); do
+		[[ $("${RL_AS[@]}" systemctl --user is-active "$RL_SLICE" 2>/dev/null) == active ]] || break
+		sleep 0.1
+	done
 	run "${RL_AS[@]}" systemctl --user reset-failed "$RL_SLICE"
 	timeout 30 tail --pid="$RL_BG" -f /dev/null
 	kill "$RL_BG" 2>/dev/null

@@ -84,11 +84,15 @@ start_test "service: systemctl restart, enforcement kept during and after, a new
 if sv_ready; then
 	sv_main_pid
 	old=$SV_PID
-	# Probes while it restarts: none may get through to other.test.
+	# Probes while it restarts: none may get through to other.test, and
+	# each must be the probe's own denial (exec fails with 1 too when it
+	# finds no policy).
 	new_payload
 	p_bg=$PAYLOAD
+	: >"$T/svc-restart.log"
 	(for ((i = 0; i < 20; i++)); do
-		"$CBPF" exec --policy "$SV_POLICY" -- "$PROBE" tcp 10.231.2.11 8080 "$p_bg" >/dev/null 2>&1
+		"$CBPF" exec --policy "$SV_POLICY" -- "$PROBE" tcp 10.231.2.11 8080 "$p_bg" 2>&1 |
+			tail -n 1 >>"$T/svc-restart.log"
 		sleep 0.1
 	done) {LOCK_FD}>&- &
 	bg=$!
@@ -100,6 +104,8 @@ if sv_ready; then
 	elif sv_wait_refresher "$old"; then
 		if grep -qxF -- "$p_bg" "${LISTENER_LOG[srv tcp 10.231.2.11 8080]}"; then
 			fail "other.test received a connection while the service restarted"
+		elif [[ $(grep -c " (denied)$" "$T/svc-restart.log") != 20 ]]; then
+			fail "every probe during the restart should be denied by the policy: $(tr '\n' ' ' <"$T/svc-restart.log")"
 		else
 			sv_held "after the restart" && pass
 		fi
@@ -111,7 +117,11 @@ if sv_ready; then
 	sv_main_pid
 	old=$SV_PID
 	systemctl kill -s KILL "$SV_UNIT"
-	sleep 0.5
+	# Until the killed process is gone (5 s at most).
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$old" 2>/dev/null || break
+		sleep 0.05
+	done
 	# In the RestartSec gap no refresher runs; the kernel still enforces.
 	sv_held "while the service was down" &&
 		sv_wait_refresher "$old" &&

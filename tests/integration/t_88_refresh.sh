@@ -342,7 +342,11 @@ if [[ $LOADED_POLICIES == *" cbt_rf_move "* ]] && $rf_ready; then
 	rf_loop {LOCK_FD}>&- &
 	RF_LOOP_PID=$!
 	BG_PIDS+=("$RF_LOOP_PID")
-	sleep 1
+	# Until the loop has made a few attempts (5 s at most).
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $RF_DIR/loop.log ]] && (($(wc -l <"$RF_DIR/loop.log") >= 3)) && break
+		sleep 0.05
+	done
 	if rf_move 10.231.2.11; then
 		rf_now
 		t0=$RF_NOW

@@ -191,23 +191,25 @@ int cmd_allow(int argc, char **argv)
 		return cbpf_usage_error("allow", "invalid policy name '%s'", name);
 	if (cbpf_need_root("allow"))
 		return 1;
-	if ((err = cbpf_lock_global(0))) {
-		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-err));
+	if (cbpf_lock_or_report())
 		return 1;
-	}
 	now = cbpf_boottime_ns();
 	expires = now + (uint64_t)for_s * NS;
 	if (compile_target(target, expires, &rs))
 		return 1;
 	if (open_policy_store(&s))
 		goto out;
-	if ((err = cbpf_grants_read(name, now, &g)) || (err = cbpf_grants_read(name, now, &before))) {
+	if ((err = cbpf_grants_read(name, now, &g))) {
 		cbpf_error("cannot read the grants of policy '%s': %s", name, strerror(-err));
 		goto close;
 	}
 	/* Allowed again: the new answer and expiry replace the old. The file
-	 * first, so a grant in the kernel is always one status lists. */
-	err = take_target(&g, target, &old);
+	 * first, so a grant in the kernel is always one status lists; what it
+	 * held is kept to write back should the kernel refuse. */
+	for (size_t i = 0; !err && i < g.n; i++)
+		err = cbpf_grants_add(&before, g.v[i].target, &g.v[i].e);
+	if (!err)
+		err = take_target(&g, target, &old);
 	for (size_t i = 0; !err && i < rs.n; i++)
 		err = cbpf_grants_add(&g, target, &rs.v[i]);
 	if (!err)
@@ -269,10 +271,8 @@ int cmd_revoke(int argc, char **argv)
 		return cbpf_usage_error("revoke", "invalid policy name '%s'", name);
 	if (cbpf_need_root("revoke"))
 		return 1;
-	if ((err = cbpf_lock_global(0))) {
-		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-err));
+	if (cbpf_lock_or_report())
 		return 1;
-	}
 	if ((err = cbpf_grants_read(name, cbpf_boottime_ns(), &g))) {
 		cbpf_error("cannot read the grants of policy '%s': %s", name, strerror(-err));
 		return 1;

@@ -1,16 +1,13 @@
 /* load, unload, status and check: the policy commands of claude-bpf. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "cgroup.h"
@@ -50,6 +47,15 @@ int cbpf_need_root(const char *cmd)
 		return 0;
 	cbpf_error("%s needs root for its bpf() calls (run it with sudo)", cmd);
 	return 1;
+}
+
+int cbpf_lock_or_report(void)
+{
+	int err = cbpf_lock_global(0);
+
+	if (err)
+		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-err));
+	return err ? 1 : 0;
 }
 
 static void print_errors(const struct cbpf_errors *e)
@@ -375,10 +381,8 @@ int cmd_load(int argc, char **argv)
 		}
 		mgr = !err && systemd ? CBPF_CGM_SYSTEMD : CBPF_CGM_CGROUPFS;
 	}
-	if ((err = cbpf_lock_global(0)) < 0) {
-		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-err));
+	if (cbpf_lock_or_report())
 		return 1;
-	}
 
 	if (conf ? open_source(conf, no_refresh ? -1 : grace, true, &src) ||
 		   compile_source(&src, &rs)
@@ -485,10 +489,8 @@ int cmd_unload(int argc, char **argv)
 			 optind < argc ? argv[optind] : "default");
 	if (cbpf_need_root("unload"))
 		return 1;
-	if ((c = cbpf_lock_global(0)) < 0) {
-		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-c));
+	if (cbpf_lock_or_report())
 		return 1;
-	}
 	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
 		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		return 1;

@@ -30,4 +30,8 @@ int cbpf_usage_error(const char *cmd, const char *fmt, ...)
 /* Root is needed for every bpf() call here; says so once. */
 int cbpf_need_root(const char *cmd);
 
+/* Takes the global lock (daemon.h) for the rest of the command; 1 after
+ * saying why it could not. */
+int cbpf_lock_or_report(void);
+
 #endif

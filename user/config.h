@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "claude_bpf.h"
 #include "errors.h"
 
@@ -52,6 +53,16 @@ struct cbpf_conf {
 int cbpf_conf_parse(const char *path, const char *text, struct cbpf_conf *out,
 		    struct cbpf_errors *errs);
 void cbpf_conf_free(struct cbpf_conf *c);
+
+/* `ipv4` (4 bytes, network order) as the maps and rules hold it: the
+ * v4-mapped IPv6 address ::ffff:a.b.c.d. */
+static inline void cbpf_v4_mapped(uint8_t out[16], const void *ipv4)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	memcpy(out, mapped, sizeof(mapped));
+	memcpy(out + 12, ipv4, 4);
+}
 
 /* Formats an address (v4-mapped printed as IPv4) with "/prefix" in the
  * address family's own terms when prefix < full length. */

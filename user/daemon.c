@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "daemon.h"
@@ -24,10 +23,10 @@ static int global_lock = -1;
 
 int cbpf_lock_global(int tries)
 {
-	int fd;
+	int fd = cbpf_runstate_dir();
 
-	if (mkdir(CBPF_RUNSTATE_DIR, 0755) && errno != EEXIST)
-		return -errno;
+	if (fd)
+		return fd;
 	fd = open(CBPF_RUNSTATE_DIR "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -104,10 +103,10 @@ int cbpf_daemon_stop(const char *name)
 static int take_pid_file(const char *name)
 {
 	char path[256], buf[32];
-	int fd, n;
+	int fd = cbpf_runstate_dir(), n;
 
-	if (mkdir(CBPF_RUNSTATE_DIR, 0755) && errno != EEXIST)
-		return -errno;
+	if (fd)
+		return fd;
 	pid_path(path, sizeof(path), name);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)

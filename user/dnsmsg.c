@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ldns/ldns.h>
+#include "config.h"
 #include "dnsmsg.h"
 
 #define NAME_MAX_LEN 253
@@ -300,9 +301,7 @@ static bool chain_addr(const struct chain *c, const ldns_rr *rr, struct cbpf_dns
 	if (!on_chain(c, ldns_rr_owner(rr)))
 		return false;
 	if ((f = rdata_of(rr, LDNS_RR_TYPE_A, LDNS_RDF_TYPE_A)) && ldns_rdf_size(f) == 4) {
-		memset(a->addr, 0, 10);
-		a->addr[10] = a->addr[11] = 0xff;
-		memcpy(&a->addr[12], ldns_rdf_data(f), 4);
+		cbpf_v4_mapped(a->addr, ldns_rdf_data(f));
 	} else if ((f = rdata_of(rr, LDNS_RR_TYPE_AAAA, LDNS_RDF_TYPE_AAAA)) &&
 		   ldns_rdf_size(f) == 16) {
 		memcpy(a->addr, ldns_rdf_data(f), 16);

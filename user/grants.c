@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "grants.h"
@@ -87,19 +86,17 @@ int cbpf_grants_read(const char *name, uint64_t now_ns, struct cbpf_grants *g)
 
 int cbpf_grants_write(const char *name, const struct cbpf_grants *g)
 {
-	char path[256], tmp[272];
+	char file[256], path[256], *text = NULL;
+	size_t len = 0;
 	FILE *f;
+	int err;
 
-	grants_path(path, sizeof(path), name);
 	if (!g->n) {
-		if (unlink(path) && errno != ENOENT)
-			return -errno;
-		return 0;
+		grants_path(path, sizeof(path), name);
+		return unlink(path) && errno != ENOENT ? -errno : 0;
 	}
-	if (mkdir(CBPF_RUNSTATE_DIR, 0755) && errno != EEXIST)
-		return -errno;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (!(f = fopen(tmp, "we")))
+	snprintf(file, sizeof(file), "%s.grants", name);
+	if (!(f = open_memstream(&text, &len)))
 		return -errno;
 	for (size_t i = 0; i < g->n; i++) {
 		const struct cbpf_rule_entry *e = &g->v[i].e;
@@ -110,13 +107,9 @@ int cbpf_grants_write(const char *name, const struct cbpf_grants *g)
 		fprintf(f, "\t%u\t%u\t%" PRIu64 "\n", e->key.proto, ntohs(e->key.port),
 			(uint64_t)e->val.expires_ns);
 	}
-	if (fclose(f) || rename(tmp, path)) {
-		int err = -errno;
-
-		unlink(tmp);
-		return err;
-	}
-	return 0;
+	err = fclose(f) ? -ENOMEM : cbpf_runstate_write_file(file, text);
+	free(text);
+	return err;
 }
 
 int cbpf_grants_merge(const struct cbpf_grants *g, struct cbpf_ruleset *rs)

@@ -44,8 +44,7 @@ static void own_prefix(const struct sockaddr *addr, const struct sockaddr *mask,
 {
 	memset(out, 0, sizeof(*out));
 	if (addr->sa_family == AF_INET) {
-		out->addr[10] = out->addr[11] = 0xff;
-		memcpy(&out->addr[12], &((const struct sockaddr_in *)addr)->sin_addr, 4);
+		cbpf_v4_mapped(out->addr, &((const struct sockaddr_in *)addr)->sin_addr);
 		out->len = 128;
 		return;
 	}

@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cgroup.h"
+#include "config.h"
 #include "families.h"
 #include "leak.h"
 
@@ -338,8 +339,7 @@ int cbpf_leak_plan(const struct cbpf_leak_plan_in *in, struct cbpf_leak_row *row
 
 				if (tg->family != AF_INET)
 					continue;
-				m.addr[10] = m.addr[11] = 0xff;
-				memcpy(&m.addr[12], tg->addr, 4);
+				cbpf_v4_mapped(m.addr, tg->addr);
 				inet_ntop(AF_INET6, m.addr, m.text, sizeof(m.text));
 				add_row(&p, route, &m, port);
 				continue;

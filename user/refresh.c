@@ -25,7 +25,6 @@
                                       * the entries of every policy */
 #define DENY_REPORT_NS  (10 * NS)    /* denials are logged at most this often */
 
-/* For `status`: each name's last answer and how the last try went. */
 #define SKIPPED_LEN 512
 
 /* The answers of `res` no rule was made of (cbpf_answer_skipped), with
@@ -45,6 +44,7 @@ static void skipped_list(const struct cbpf_resolved *res, char buf[SKIPPED_LEN])
 	}
 }
 
+/* For `status`: each name's last answer and how the last try went. */
 static void write_hosts_state(const struct cbpf_refresher *r, const int *failures,
 			      char *const *last_error)
 {

@@ -37,10 +37,7 @@ size_t cbpf_parse_resolv_conf(const char *text, uint8_t (*out)[16], size_t max)
 				if (pct)
 					*pct = '\0';   /* fe80::1%eth0: scope ids are dropped */
 				if (inet_pton(AF_INET, addr, &a4) == 1) {
-					memset(out[n], 0, 10);
-					out[n][10] = out[n][11] = 0xff;
-					memcpy(&out[n][12], &a4, 4);
-					n++;
+					cbpf_v4_mapped(out[n++], &a4);
 				} else if (inet_pton(AF_INET6, addr, out[n]) == 1) {
 					n++;
 				}

@@ -10,15 +10,19 @@
 #include <unistd.h>
 #include "runstate.h"
 
-/* Writes `text` as the whole state file of `name`. */
-static int write_file(const char *name, const char *text)
+int cbpf_runstate_dir(void)
+{
+	return mkdir(CBPF_RUNSTATE_DIR, 0755) && errno != EEXIST ? -errno : 0;
+}
+
+int cbpf_runstate_write_file(const char *name, const char *text)
 {
 	char path[256], tmp[272];
 	FILE *f;
 	int fd;
 
-	if (mkdir(CBPF_RUNSTATE_DIR, 0755) && errno != EEXIST)
-		return -errno;
+	if ((fd = cbpf_runstate_dir()))
+		return fd;
 	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s", name);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -46,7 +50,7 @@ int cbpf_runstate_write(const char *name, uint64_t cgroup_id, const char *cgroup
 	if ((size_t)snprintf(text, sizeof(text), "cgroup_id %" PRIu64 "\ncgroup %s\n",
 			     cgroup_id, cgroup) >= sizeof(text))
 		return -ENAMETOOLONG;
-	return write_file(name, text);
+	return cbpf_runstate_write_file(name, text);
 }
 
 /* Opens the state file of `name`, refusing one root did not write. */
@@ -93,7 +97,7 @@ int cbpf_runstate_set_selftest(const char *name, bool passed, size_t blocked,
 	fclose(f);
 	snprintf(text + used, sizeof(text) - used, "selftest %s %zu %zu %zu\n",
 		 passed ? "passed" : "leaked", blocked, leaked, untested);
-	return write_file(name, text);
+	return cbpf_runstate_write_file(name, text);
 }
 
 int cbpf_runstate_get_selftest(const char *name, bool *passed)

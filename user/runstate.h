@@ -10,6 +10,12 @@
 
 #define CBPF_RUNSTATE_DIR "/run/claude-bpf"
 
+/* Makes the folder (one level: /run is there). 0 or -errno. */
+int cbpf_runstate_dir(void);
+/* Writes `text` as the whole file CBPF_RUNSTATE_DIR/name, by rename: a
+ * reader sees the old file or the new one. 0 or -errno. */
+int cbpf_runstate_write_file(const char *name, const char *text);
+
 int cbpf_runstate_write(const char *name, uint64_t cgroup_id, const char *cgroup);
 int cbpf_runstate_remove(const char *name);
 /* Returns 0, -ENOENT when the policy has no state, -EBADMSG when the file

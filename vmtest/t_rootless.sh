@@ -193,13 +193,18 @@ if rl_ready; then
 	fi
 fi
 
+# rl_denied_total: the policy's denials of every reason, 0 without it.
+rl_denied_total() {
+	local n
+	n=$("$CBPF" status --json "$RL_POLICY" 2>/dev/null | jq -r '[.policies[0].denied[]] | add // 0')
+	[[ $n =~ ^[0-9]+$ ]] && echo "$n" || echo 0
+}
+
 start_test "rootless: systemctl --user stop of the slice while an agent runs opens nothing; the next agent is held"
 if rl_ready; then
 	new_payload
 	p_bg=$PAYLOAD
-	RL_DENIED0=$("$CBPF" status --json "$RL_POLICY" 2>/dev/null |
-		jq -r '[.policies[0].denied[]] | add // 0')
-	[[ $RL_DENIED0 =~ ^[0-9]+$ ]] || RL_DENIED0=0
+	denied0=$(rl_denied_total)
 	# The agent: tries the denied host every 0.2 s for 20 s.
 	as_dev "$CBPF" run --policy "$RL_POLICY" --image "$RL_IMAGE" --shell -- -c \
 		'for i in $(seq 100); do probe tcp 10.231.2.11 8080 "$1" >/dev/null 2>&1; sleep 0.2; done' \
@@ -207,10 +212,9 @@ if rl_ready; then
 	RL_BG=$!
 	# Until the agent is trying (the policy counts its denials): 60 s at
 	# most, the image starts slowly under emulation.
+	tried=false
 	for ((i = 0; i < 600; i++)); do
-		denied=$("$CBPF" status --json "$RL_POLICY" 2>/dev/null |
-			jq -r '[.policies[0].denied[]] | add // 0')
-		[[ $denied =~ ^[0-9]+$ ]] && ((denied > RL_DENIED0)) && break
+		(($(rl_denied_total) > denied0)) && { tried=true; break; }
 		sleep 0.1
 	done
 	run "${RL_AS[@]}" systemctl --user stop "$RL_SLICE"
@@ -227,6 +231,8 @@ if rl_ready; then
 	RL_BG=""
 	if grep -qxF -- "$p_bg" "${LISTENER_LOG[srv tcp 10.231.2.11 8080]}"; then
 		fail "the denied host received the agent's connection around systemctl --user stop ($stop_out)"
+	elif ! $tried; then
+		fail "the agent made no attempt within 60 s, so the slice was not stopped while it ran: $(<"$RL_DIR/bg.out")"
 	elif ! rl_attached; then
 		fail "after systemctl --user stop $RL_SLICE ($stop_out), the policy is no longer attached at $RL_PATH: $(ran)"
 	else

@@ -774,6 +774,16 @@ try_denied() {
 	expect_nothing "$ns" "$(kind_proto "$kind")" "$addr" "$port" "$payload"
 }
 
+# denied_count NAME REASON: that deny counter of the policy in status
+# --json, into COUNT (STATUS holds the whole); fails the test without it.
+denied_count() {
+	status_json "$1" || return 1
+	COUNT=$(jq -r --arg n "$1" --arg r "$2" \
+		'.policies[] | select(.name == $n) | .denied[$r] // empty' <<<"$STATUS")
+	[[ $COUNT =~ ^[0-9]+$ ]] && return 0
+	fail "status --json has no denied.$2 for policy $1: $STATUS"
+}
+
 # icmp_echos NS 4|6: echo requests the namespace has received so far.
 icmp_echos() {
 	if [[ $2 == 4 ]]; then

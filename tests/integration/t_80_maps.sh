@@ -119,13 +119,6 @@ put_rule cbt_expiry 10.231.2.11 "$exp_ns" &&
 	try_denied cbt_expiry tcp 10.231.2.11 8080
 } && pass
 
-# denied_count NAME REASON: that counter of the policy in status --json.
-denied_count() {
-	status_json "$1" || return 1
-	COUNT=$(jq -r --arg n "$1" --arg r "$2" \
-		'.policies[] | select(.name == $n) | .denied[$r] // 0' <<<"$STATUS")
-}
-
 start_test "status --json counts denials without a rule (no_rule)"
 if ensure_policy cbt_main && denied_count cbt_main no_rule; then
 	before=$COUNT

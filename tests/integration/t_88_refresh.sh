@@ -166,9 +166,8 @@ rf_wait_allowed() {
 
 # rf_denied_counter NAME REASON: RF_VAL is that deny counter.
 rf_denied_counter() {
-	status_json "$1" || return 1
-	RF_VAL=$(jq -r --arg n "$1" --arg r "$2" '.policies[] | select(.name == $n) | .denied[$r]' <<<"$STATUS")
-	[[ $RF_VAL =~ ^[0-9]+$ ]] || { fail "status --json has no denied.$2 for $1: $STATUS"; return 1; }
+	denied_count "$1" "$2" || return 1
+	RF_VAL=$COUNT
 }
 
 # rf_write_hosts: the hosts file dnsmasq answers from, moving.test at $RF_MOVING.

@@ -784,6 +784,14 @@ denied_count() {
 	fail "status --json has no denied.$2 for policy $1: $STATUS"
 }
 
+# denied_rose NAME REASON BEFORE: true when that counter is now past BEFORE,
+# else the test fails.
+denied_rose() {
+	denied_count "$1" "$2" || return 1
+	((COUNT > $3)) && return 0
+	fail "policy $1 should have counted a $2 denial: $3 before, $COUNT after"
+}
+
 # icmp_echos NS 4|6: echo requests the namespace has received so far.
 icmp_echos() {
 	if [[ $2 == 4 ]]; then

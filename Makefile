@@ -70,7 +70,8 @@ PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
 PURE_LIBS := -lcares -lseccomp -ljson-c -lldns
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events
+TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events \
+	$(BUILD)/tests/dnsd
 BENCH_BINS := $(BUILD)/bench/netbench $(BUILD)/bench/resolvebench $(BUILD)/bench/hooks.bpf.o
 
 .DELETE_ON_ERROR:
@@ -127,6 +128,12 @@ $(BUILD)/tests/events: tests/tools/events.c include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
+
+# The DNS forwarder's tests' authoritative server.
+$(BUILD)/tests/dnsd: tests/tools/dnsd.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -lldns -o $@
 
 $(BUILD)/bench/%: bench/%.c
 	$(call msg,CC,$@)
@@ -207,7 +214,7 @@ fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 
 # Static analysis, clean or failing: clang-tidy (.clang-tidy) and cppcheck.
 # Findings inside the generated skeleton are libbpf's, not ours.
-LINT_SRCS := $(USER_SRCS) tests/tools/probe.c tests/tools/events.c
+LINT_SRCS := $(USER_SRCS) tests/tools/probe.c tests/tools/events.c tests/tools/dnsd.c
 lint: $(BUILD)/claude_bpf.skel.h
 	$(call msg,TIDY,$(LINT_SRCS))
 	$(Q)clang-tidy --quiet $(LINT_SRCS) -- -std=c11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \

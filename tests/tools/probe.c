@@ -31,10 +31,12 @@ enum {
 	EXIT_DENIED  = 1,
 	EXIT_OTHER   = 2,
 	EXIT_TIMEOUT = 3,
+	EXIT_SOME_FAILED = 1,   /* resolve-connect: not every try succeeded */
 };
 
 #define CONNECT_TIMEOUT_MS 3000
 #define REPLY_TIMEOUT_MS   2000
+#define RESOLVE_CONNECT_TIMEOUT_MS 2000
 #define SERVER_READ_TIMEOUT_S 5
 
 static const char *prog_what = "probe";
@@ -82,6 +84,7 @@ static void __attribute__((noreturn)) usage(void)
 		"       probe ping ADDR\n"
 		"       probe socket FAMILY          (AF_VSOCK, AF_PACKET, ... or a number)\n"
 		"       probe dns SERVER NAME A|AAAA\n"
+		"       probe resolve-connect SERVER NAME A|AAAA udp|tcp PORT COUNT (1: some failed)\n"
 		"       probe listen tcp|udp|sctp ADDR PORT LOGFILE\n"
 		"       probe matrix [--port N] [--other ADDR PORT] [--no-loopback] TARGET...\n"
 		"       probe pass-socket ADDR PORT PAYLOAD\n"
@@ -97,35 +100,52 @@ struct target {
 	int family;
 };
 
+static unsigned long parse_number(const char *what, const char *s, unsigned long max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || s[0] == '-' || v > max) {
+		fprintf(stderr, "probe: invalid %s '%s'\n", what, s);
+		exit(EXIT_OTHER);
+	}
+	return v;
+}
+
+/* t from an address of family in network byte order (4 or 16 bytes). */
+static void set_target(struct target *t, int family, const void *addr, uint16_t port)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&t->ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->ss;
+
+	memset(t, 0, sizeof(*t));
+	t->family = family;
+	if (family == AF_INET) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, addr, 4);
+		t->len = sizeof(*s4);
+	} else {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, addr, 16);
+		t->len = sizeof(*s6);
+	}
+}
+
 /* IPv4 literals go through AF_INET, everything else (v4-mapped included)
  * through AF_INET6. */
 static void parse_target(const char *addr, const char *port, struct target *t)
 {
-	char *end;
-	unsigned long p = 0;
+	uint16_t p = port ? (uint16_t)parse_number("port", port, 65535) : 0;
+	uint8_t a[16];
 
-	memset(t, 0, sizeof(*t));
-	if (port) {
-		errno = 0;
-		p = strtoul(port, &end, 10);
-		if (errno || *end || end == port || p > 65535) {
-			fprintf(stderr, "probe: invalid port '%s'\n", port);
-			exit(EXIT_OTHER);
-		}
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&t->ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->ss;
-
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)p);
-		t->len = sizeof(*s4);
-		t->family = AF_INET;
-	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)p);
-		t->len = sizeof(*s6);
-		t->family = AF_INET6;
+	if (inet_pton(AF_INET, addr, a) == 1) {
+		set_target(t, AF_INET, a, p);
+	} else if (inet_pton(AF_INET6, addr, a) == 1) {
+		set_target(t, AF_INET6, a, p);
 	} else {
 		fprintf(stderr, "probe: invalid address '%s'\n", addr);
 		exit(EXIT_OTHER);
@@ -159,12 +179,23 @@ static bool wait_fd(int fd, short events, int64_t deadline)
 	}
 }
 
-static int open_socket(int family, int type, int proto)
+/* The try_ helpers return -errno (-ETIMEDOUT at the deadline) where their
+ * twins without it exit: resolve-connect counts failures and goes on. */
+
+/* socket() with SOCK_CLOEXEC: the fd, or -errno. */
+static int try_socket(int family, int type, int proto)
 {
 	int fd = socket(family, type | SOCK_CLOEXEC, proto);
 
+	return fd < 0 ? -errno : fd;
+}
+
+static int open_socket(int family, int type, int proto)
+{
+	int fd = try_socket(family, type, proto);
+
 	if (fd < 0)
-		die_errno("socket", errno);
+		die_errno("socket", -fd);
 	return fd;
 }
 
@@ -172,45 +203,112 @@ static int open_socket(int family, int type, int proto)
  * (SO_LINGER 0): a connection the policy cut off is not left behind
  * retransmitting into the egress program for minutes, each attempt a
  * denial event that a later test would take for its own. */
-static int open_tcp(int family, int flags)
+static int try_tcp(int family, int flags)
 {
 	struct linger reset = { .l_onoff = 1, .l_linger = 0 };
-	int fd = open_socket(family, SOCK_STREAM | flags, 0);
+	int fd = try_socket(family, SOCK_STREAM | flags, 0);
 
-	if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)))
-		die_errno("setsockopt(SO_LINGER)", errno);
+	if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset))) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
 	return fd;
 }
 
-/* Waits for a non-blocking connect to finish. */
-static void finish_connect(int fd, int64_t deadline)
+static int open_tcp(int family, int flags)
+{
+	int fd = try_tcp(family, flags);
+
+	if (fd < 0)
+		die_errno("socket", -fd);
+	return fd;
+}
+
+/* Waits for a non-blocking connect to finish: 0 or -errno. */
+static int try_finish_connect(int fd, int64_t deadline)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
 	if (!wait_fd(fd, POLLOUT, deadline))
-		die_timeout("connecting");
+		return -ETIMEDOUT;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		die_errno("getsockopt(SO_ERROR)", errno);
-	if (err)
-		die_errno("connect", err);
+		return -errno;
+	return -err;
+}
+
+/* Connects the non-blocking socket fd to t: 0 or -errno. */
+static int try_connect(int fd, const struct target *t, int64_t deadline)
+{
+	if (!connect(fd, (const struct sockaddr *)&t->ss, t->len))
+		return 0;
+	return errno == EINPROGRESS ? try_finish_connect(fd, deadline) : -errno;
+}
+
+/* Exits when a connect failed. */
+static void check_connect(int rc)
+{
+	if (rc == -ETIMEDOUT)
+		die_timeout("connecting");
+	if (rc)
+		die_errno("connect", -rc);
+}
+
+/* Sends all of buf: 0 or -errno. */
+static int try_send_all(int fd, const void *buf, size_t len, int64_t deadline)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			if (!wait_fd(fd, POLLOUT, deadline))
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 static void send_all(int fd, const char *buf, size_t len, int64_t deadline)
 {
+	int rc = try_send_all(fd, buf, len, deadline);
+
+	if (rc == -ETIMEDOUT)
+		die_timeout("sending");
+	if (rc)
+		die_errno("send", -rc);
+}
+
+/* Reads exactly len bytes: 0 or -errno, -ECONNRESET when the peer closes
+ * first. */
+static int try_recv_all(int fd, void *buf, size_t len, int64_t deadline)
+{
+	char *p = buf;
+
 	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		ssize_t n = recv(fd, p, len, 0);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (!wait_fd(fd, POLLOUT, deadline))
-				die_timeout("sending");
+			if (!wait_fd(fd, POLLIN, deadline))
+				return -ETIMEDOUT;
 			continue;
 		}
 		if (n < 0)
-			die_errno("send", errno);
-		buf += n;
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
 }
 
 /* Ends a TCP exchange: no more data from us, then wait until the server has
@@ -242,11 +340,7 @@ static int cmd_tcp(const char *addr, const char *port, const char *payload)
 
 	parse_target(addr, port, &t);
 	fd = open_tcp(t.family, SOCK_NONBLOCK);
-	if (connect(fd, (struct sockaddr *)&t.ss, t.len) < 0) {
-		if (errno != EINPROGRESS)
-			die_errno("connect", errno);
-		finish_connect(fd, deadline);
-	}
+	check_connect(try_connect(fd, &t, deadline));
 	deadline = now_ms() + CONNECT_TIMEOUT_MS;
 	if (payload)
 		send_all(fd, payload, strlen(payload), deadline);
@@ -275,7 +369,7 @@ static int cmd_tcp_fastopen(const char *addr, const char *port,
 	if (n < 0) {
 		if (errno != EINPROGRESS)
 			die_errno("sendto(MSG_FASTOPEN)", errno);
-		finish_connect(fd, deadline);
+		check_connect(try_finish_connect(fd, deadline));
 		n = 0;
 	}
 	deadline = now_ms() + CONNECT_TIMEOUT_MS;
@@ -442,6 +536,146 @@ static int cmd_socket(const char *name)
 	return EXIT_DENIED;
 }
 
+/* The probe's own small DNS client: no resolver library, so that the
+ * static probe runs in an image without one. */
+#define DNS_TYPE_A     1
+#define DNS_TYPE_AAAA  28
+#define DNS_QUERY_MAX  512
+#define DNS_ANSWER_MAX 4096
+#define DNS_ADDRS_MAX  64
+
+static uint16_t dns_type(const char *type)
+{
+	if (!strcmp(type, "A"))
+		return DNS_TYPE_A;
+	if (!strcmp(type, "AAAA"))
+		return DNS_TYPE_AAAA;
+	usage();
+}
+
+/* Writes a query for name and qtype (class IN, recursion desired) to q:
+ * its length, or 0 when name is no DNS name. */
+static size_t dns_query(uint8_t *q, size_t cap, uint16_t id, const char *name,
+			uint16_t qtype)
+{
+	size_t qlen = 12;
+	const char *label = name;
+
+	if (cap < qlen + 5)
+		return 0;
+	memset(q, 0, qlen);
+	q[0] = (uint8_t)(id >> 8);
+	q[1] = (uint8_t)id;
+	q[2] = 0x01;                /* recursion desired */
+	q[5] = 1;                   /* one question */
+	while (*label) {
+		const char *dot = strchr(label, '.');
+		size_t l = dot ? (size_t)(dot - label) : strlen(label);
+
+		if (l == 0 || l > 63 || qlen + l + 6 > cap)
+			return 0;
+		q[qlen++] = (uint8_t)l;
+		memcpy(q + qlen, label, l);
+		qlen += l;
+		label += l + (dot ? 1 : 0);
+	}
+	q[qlen++] = 0;
+	q[qlen++] = (uint8_t)(qtype >> 8);
+	q[qlen++] = (uint8_t)qtype;
+	q[qlen++] = 0;
+	q[qlen++] = 1;              /* class IN */
+	return qlen;
+}
+
+/* Is r a response with the id of query q? */
+static bool dns_is_answer(const uint8_t *r, size_t n, const uint8_t *q)
+{
+	return n >= 12 && !memcmp(r, q, 2) && (r[2] & 0x80);
+}
+
+static int dns_rcode(const uint8_t *r)
+{
+	return r[3] & 0x0f;
+}
+
+static ssize_t dns_ask_udp(int fd, const struct target *server, const uint8_t *q,
+			   size_t qlen, uint8_t *r, size_t cap, int64_t deadline,
+			   const char **call)
+{
+	*call = "sendto";
+	if (sendto(fd, q, qlen, 0, (const struct sockaddr *)&server->ss, server->len) < 0)
+		return -errno;
+	*call = "recv";
+	for (;;) {
+		ssize_t n;
+
+		if (!wait_fd(fd, POLLIN, deadline))
+			return -ETIMEDOUT;
+		n = recv(fd, r, cap, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (dns_is_answer(r, (size_t)n, q))
+			return n;
+	}
+}
+
+/* Over TCP each message has its length before it, in two bytes. */
+static ssize_t dns_ask_tcp(int fd, const struct target *server, const uint8_t *q,
+			   size_t qlen, uint8_t *r, size_t cap, int64_t deadline,
+			   const char **call)
+{
+	uint8_t msg[2 + DNS_QUERY_MAX];
+	size_t n;
+	int rc;
+
+	if (qlen > DNS_QUERY_MAX)
+		return -EMSGSIZE;
+	msg[0] = (uint8_t)(qlen >> 8);
+	msg[1] = (uint8_t)qlen;
+	memcpy(msg + 2, q, qlen);
+	*call = "connect";
+	if ((rc = try_connect(fd, server, deadline)))
+		return rc;
+	*call = "send";
+	if ((rc = try_send_all(fd, msg, 2 + qlen, deadline)))
+		return rc;
+	*call = "recv";
+	if ((rc = try_recv_all(fd, msg, 2, deadline)))
+		return rc;
+	n = (size_t)msg[0] << 8 | msg[1];
+	if (n > cap)
+		return -EMSGSIZE;
+	if ((rc = try_recv_all(fd, r, n, deadline)))
+		return rc;
+	return (ssize_t)n;
+}
+
+/* Asks server (its port set) query q over UDP or TCP and reads the answer
+ * to it into r: its length (a header at least), or -errno (-ETIMEDOUT
+ * after REPLY_TIMEOUT_MS); *call names the step that failed. */
+static ssize_t dns_ask(const struct target *server, bool tcp, const uint8_t *q,
+		       size_t qlen, uint8_t *r, size_t cap, const char **call)
+{
+	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	int fd = tcp ? try_tcp(server->family, SOCK_NONBLOCK)
+		     : try_socket(server->family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	ssize_t n;
+
+	/* Never read unset, whatever path the static analyser imagines. */
+	memset(r, 0, cap);
+	*call = "socket";
+	if (fd < 0)
+		return fd;
+	n = tcp ? dns_ask_tcp(fd, server, q, qlen, r, cap, deadline, call)
+		: dns_ask_udp(fd, server, q, qlen, r, cap, deadline, call);
+	close(fd);
+	if (n >= 0 && !dns_is_answer(r, (size_t)n, q))
+		return -EBADMSG;
+	return n;
+}
+
 /* Skips a (possibly compressed) DNS name; returns the offset after it or
  * 0 when it runs past the message. */
 static size_t dns_skip_name(const uint8_t *m, size_t len, size_t off)
@@ -458,100 +692,178 @@ static size_t dns_skip_name(const uint8_t *m, size_t len, size_t off)
 	return 0;
 }
 
-/* A minimal stub resolver, to check the test's DNS server and that DNS
- * through the sandbox reaches it. Prints each address of the answer. */
-static int cmd_dns(const char *server, const char *name, const char *type)
+/* The addresses of the qtype records in the answer section of r, with
+ * port, into out (max at most): how many. A CNAME chain is not followed:
+ * every address record counts, whoever owns it. */
+static int dns_addrs(const uint8_t *r, size_t n, uint16_t qtype, uint16_t port,
+		     struct target *out, int max)
 {
-	struct target t;
-	uint8_t q[512], r[1500];
-	uint16_t qtype, qid = htons((uint16_t)(getpid() & 0xffff));
-	size_t qlen = 12, off;
-	const char *label = name;
-	int fd, answers = 0, printed = 0;
-	int64_t deadline;
-	ssize_t n;
+	int answers = r[6] << 8 | r[7], found = 0;
+	size_t off = dns_skip_name(r, n, 12);
 
-	if (!strcmp(type, "A"))
-		qtype = 1;
-	else if (!strcmp(type, "AAAA"))
-		qtype = 28;
-	else
-		usage();
-	parse_target(server, "53", &t);
-	memset(q, 0, sizeof(q));
-	memcpy(q, &qid, 2);
-	q[2] = 0x01;                /* recursion desired */
-	q[5] = 1;                   /* one question */
-	while (*label) {
-		const char *dot = strchr(label, '.');
-		size_t l = dot ? (size_t)(dot - label) : strlen(label);
-
-		if (l == 0 || l > 63 || qlen + l + 6 > sizeof(q)) {
-			fprintf(stderr, "probe: invalid name '%s'\n", name);
-			return EXIT_OTHER;
-		}
-		q[qlen++] = (uint8_t)l;
-		memcpy(q + qlen, label, l);
-		qlen += l;
-		label += l + (dot ? 1 : 0);
-	}
-	q[qlen++] = 0;
-	q[qlen++] = (uint8_t)(qtype >> 8);
-	q[qlen++] = (uint8_t)qtype;
-	q[qlen++] = 0;
-	q[qlen++] = 1;              /* class IN */
-
-	fd = open_socket(t.family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-	if (sendto(fd, q, qlen, 0, (struct sockaddr *)&t.ss, t.len) < 0)
-		die_errno("sendto", errno);
-	deadline = now_ms() + REPLY_TIMEOUT_MS;
-	for (;;) {
-		if (!wait_fd(fd, POLLIN, deadline))
-			die_timeout("waiting for the DNS answer");
-		n = recv(fd, r, sizeof(r), 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0)
-			die_errno("recv", errno);
-		if (n >= 12 && !memcmp(r, q, 2) && (r[2] & 0x80))
-			break;
-	}
-	if (r[3] & 0x0f) {
-		fprintf(stderr, "%s: DNS answer code %d\n", prog_what, r[3] & 0x0f);
-		return EXIT_OTHER;
-	}
-	answers = r[6] << 8 | r[7];
-	off = dns_skip_name(r, (size_t)n, 12);
 	off = off ? off + 4 : 0;    /* qtype, qclass */
-	for (int i = 0; i < answers && off && off < (size_t)n; i++) {
+	for (int i = 0; i < answers && found < max && off && off < n; i++) {
 		size_t rdlen;
 		uint16_t rtype;
-		char text[INET6_ADDRSTRLEN];
 
-		off = dns_skip_name(r, (size_t)n, off);
-		if (!off || off + 10 > (size_t)n)
+		off = dns_skip_name(r, n, off);
+		if (!off || off + 10 > n)
 			break;
 		rtype = (uint16_t)(r[off] << 8 | r[off + 1]);
 		rdlen = (size_t)(r[off + 8] << 8 | r[off + 9]);
 		off += 10;
-		if (off + rdlen > (size_t)n)
+		if (off + rdlen > n)
 			break;
-		if ((rtype == 1 && rdlen == 4 &&
-		     inet_ntop(AF_INET, r + off, text, sizeof(text))) ||
-		    (rtype == 28 && rdlen == 16 &&
-		     inet_ntop(AF_INET6, r + off, text, sizeof(text)))) {
-			printf("%s\n", text);
-			printed++;
-		}
+		if (rtype == qtype && rtype == DNS_TYPE_A && rdlen == 4)
+			set_target(&out[found++], AF_INET, r + off, port);
+		else if (rtype == qtype && rtype == DNS_TYPE_AAAA && rdlen == 16)
+			set_target(&out[found++], AF_INET6, r + off, port);
 		off += rdlen;
 	}
-	close(fd);
-	if (!printed) {
+	return found;
+}
+
+static const char *target_text(const struct target *t, char *buf, size_t cap)
+{
+	const void *a = t->family == AF_INET
+		? (const void *)&((const struct sockaddr_in *)&t->ss)->sin_addr
+		: (const void *)&((const struct sockaddr_in6 *)&t->ss)->sin6_addr;
+
+	return inet_ntop(t->family, a, buf, (socklen_t)cap) ? buf : "?";
+}
+
+/* A minimal stub resolver, to check the test's DNS server and that DNS
+ * through the sandbox reaches it. Prints each address of the answer. */
+static int cmd_dns(const char *server, const char *name, const char *type)
+{
+	struct target t, addrs[DNS_ADDRS_MAX];
+	uint8_t q[DNS_QUERY_MAX], r[DNS_ANSWER_MAX];
+	uint16_t qtype = dns_type(type);
+	const char *call;
+	size_t qlen;
+	ssize_t n;
+	int found;
+
+	parse_target(server, "53", &t);
+	qlen = dns_query(q, sizeof(q), (uint16_t)getpid(), name, qtype);
+	if (!qlen) {
+		fprintf(stderr, "probe: invalid name '%s'\n", name);
+		return EXIT_OTHER;
+	}
+	n = dns_ask(&t, false, q, qlen, r, sizeof(r), &call);
+	if (n == -ETIMEDOUT)
+		die_timeout("waiting for the DNS answer");
+	if (n < 0)
+		die_errno(call, (int)-n);
+	if (dns_rcode(r)) {
+		fprintf(stderr, "%s: DNS answer code %d\n", prog_what, dns_rcode(r));
+		return EXIT_OTHER;
+	}
+	found = dns_addrs(r, (size_t)n, qtype, 0, addrs, DNS_ADDRS_MAX);
+	for (int i = 0; i < found; i++) {
+		char text[INET6_ADDRSTRLEN];
+
+		printf("%s\n", target_text(&addrs[i], text, sizeof(text)));
+	}
+	if (!found) {
 		fprintf(stderr, "%s: no %s record for %s\n", prog_what, type, name);
 		return EXIT_OTHER;
 	}
-	fprintf(stderr, "%s: %d %s record(s)\n", prog_what, printed, type);
+	fprintf(stderr, "%s: %d %s record(s)\n", prog_what, found, type);
 	return EXIT_OK;
+}
+
+static const char *failure_name(int err)
+{
+	return err == ETIMEDOUT ? "timeout" : errno_name(err);
+}
+
+/* One try of resolve-connect: false, with why it failed in why. */
+static bool resolve_connect_once(const struct target *server, bool tcp, const uint8_t *q,
+				 size_t qlen, uint16_t qtype, uint16_t port,
+				 char *why, size_t cap)
+{
+	uint8_t r[DNS_ANSWER_MAX];
+	char text[INET6_ADDRSTRLEN];
+	struct target addr;
+	const char *call;
+	int64_t deadline;
+	ssize_t n;
+	int fd, rc;
+
+	n = dns_ask(server, tcp, q, qlen, r, sizeof(r), &call);
+	if (n < 0) {
+		snprintf(why, cap, "dns %s: %s", call, failure_name((int)-n));
+		return false;
+	}
+	if (dns_rcode(r)) {
+		snprintf(why, cap, "dns: rcode %d", dns_rcode(r));
+		return false;
+	}
+	if (dns_addrs(r, (size_t)n, qtype, port, &addr, 1) < 1) {
+		snprintf(why, cap, "dns: no address");
+		return false;
+	}
+	deadline = now_ms() + RESOLVE_CONNECT_TIMEOUT_MS;
+	call = "connect";
+	rc = fd = try_tcp(addr.family, SOCK_NONBLOCK);
+	if (fd >= 0 && !(rc = try_connect(fd, &addr, deadline))) {
+		call = "send";
+		rc = try_send_all(fd, "x", 1, deadline);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		snprintf(why, cap, "%s %s: %s", call, target_text(&addr, text, sizeof(text)),
+			 failure_name(-rc));
+		return false;
+	}
+	return true;
+}
+
+/* COUNT times: NAME asked of SERVER, then a TCP connection to the first
+ * address of the answer, one byte sent. A DNS forwarder that lets the
+ * sandbox reach an address only once it has resolved it to it passes each
+ * time; one that lags behind the answer's changing address does not. */
+static int cmd_resolve_connect(const char *server, const char *name, const char *type,
+			       const char *proto, const char *port, const char *count_s)
+{
+	uint16_t qtype = dns_type(type);
+	uint16_t p = (uint16_t)parse_number("port", port, 65535);
+	unsigned long count = parse_number("count", count_s, 1000000), ok = 0;
+	uint8_t q[DNS_QUERY_MAX];
+	struct target t;
+	char *fails = NULL;
+	size_t fails_len = 0, qlen;
+	FILE *f;
+
+	if (!count || (strcmp(proto, "udp") && strcmp(proto, "tcp")))
+		usage();
+	parse_target(server, "53", &t);
+	qlen = dns_query(q, sizeof(q), 0, name, qtype);
+	if (!qlen) {
+		fprintf(stderr, "probe: invalid name '%s'\n", name);
+		return EXIT_OTHER;
+	}
+	/* The failures follow the tally: kept until the end. */
+	if (!(f = open_memstream(&fails, &fails_len)))
+		die_errno("open_memstream", errno);
+	for (unsigned long i = 1; i <= count; i++) {
+		uint16_t id = (uint16_t)(getpid() + i);
+		char why[160];
+
+		q[0] = (uint8_t)(id >> 8);   /* each query its own id */
+		q[1] = (uint8_t)id;
+		if (resolve_connect_once(&t, !strcmp(proto, "tcp"), q, qlen, qtype, p,
+					 why, sizeof(why)))
+			ok++;
+		else
+			fprintf(f, "fail %lu: %s\n", i, why);
+	}
+	fclose(f);
+	printf("ok %lu of %lu\n%s", ok, count, fails);
+	free(fails);
+	return ok == count ? EXIT_OK : EXIT_SOME_FAILED;
 }
 
 /* Appends one payload as one line, in one write so lines never mix. */
@@ -685,11 +997,8 @@ static int cmd_stream(const char *kind, const char *addr, const char *port,
 	parse_target(addr, port, &t);
 	fd = tcp ? open_tcp(t.family, SOCK_NONBLOCK)
 		 : open_socket(t.family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-	if (connected && connect(fd, (struct sockaddr *)&t.ss, t.len) < 0) {
-		if (errno != EINPROGRESS)
-			die_errno("connect", errno);
-		finish_connect(fd, deadline);
-	}
+	if (connected)
+		check_connect(try_connect(fd, &t, deadline));
 	for (int phase = 0; phase <= ngo; phase++) {
 		const char *name = !phase ? "before" : phase == ngo ? "after" : "middle";
 		int n = snprintf(buf, sizeof(buf), "%s-%s%s", payload, name,
@@ -864,6 +1173,8 @@ int main(int argc, char **argv)
 		return cmd_socket(argv[2]);
 	if (!strcmp(cmd, "dns") && argc == 5)
 		return cmd_dns(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "resolve-connect") && argc == 8)
+		return cmd_resolve_connect(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]);
 	if (!strcmp(cmd, "matrix") && argc >= 3)
 		return cmd_matrix(argc - 2, argv + 2);
 	if (!strcmp(cmd, "pass-socket") && argc == 5)

@@ -22,7 +22,7 @@ struct ctx {
 
 /* What one target ("host:port/proto", "[v6/n]:*", ...) says. */
 struct target {
-	bool is_host, v4, has_port;
+	bool is_host, wildcard, v4, has_port;
 	char host[CBPF_HOST_MAX];
 	uint8_t addr[16], prefix;
 	int port;
@@ -186,37 +186,58 @@ static int parse_addr(struct ctx *c, const char *s, int family,
 		   s, net);
 }
 
-/* A hostname: labels of letters, digits and '-', stored lower-case without
- * the trailing dot. */
-static int parse_host(struct ctx *c, const char *s, char out[CBPF_HOST_MAX])
+/* A hostname: labels of letters, digits, '-' and '_' (the names the DNS
+ * forwarder matches, dnsmsg.h), stored lower-case without the trailing
+ * dot. "*.suffix" is a wildcard, any name strictly below suffix: then
+ * t->wildcard, t->host is the suffix, and the 253 characters count "*."
+ * as the forwarder's patterns do. A suffix of one label ("*.com") is too
+ * broad to be meant. */
+static int parse_host(struct ctx *c, const char *s, struct target *t)
 {
-	size_t n = strlen(s), start = 0;
+	bool wild = s[0] == '*' && s[1] == '.';
+	const char *what = wild ? "wildcard" : "hostname";
+	const char *name = wild ? s + 2 : s;
+	size_t n = strlen(name), start = 0, labels = 0;
 
-	if (n && s[n - 1] == '.')
+	if (strchr(name, '*'))
+		return err(c, "invalid wildcard '%s': '*' must be the whole first "
+			   "label, as in '*.example.com'", s);
+	if (n && name[n - 1] == '.')
 		n--;
-	if (n > 253)
-		return err(c, "invalid hostname '%s': longer than 253 characters", s);
+	if (n + (size_t)(name - s) > 253)
+		return err(c, "invalid %s '%s': longer than 253 characters", what, s);
 	for (size_t i = 0; i <= n; i++) {
-		if (i < n && s[i] != '.') {
-			if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '-')
-				return err(c, "invalid hostname '%s': only letters, "
-					   "digits, '-' and '.' are allowed", s);
+		if (i < n && name[i] != '.') {
+			if (!is_alpha(name[i]) && !is_digit(name[i]) &&
+			    name[i] != '-' && name[i] != '_')
+				return err(c, "invalid %s '%s': only letters, digits, "
+					   "'-', '_' and '.' are allowed", what, s);
 			continue;
 		}
-		/* The end of the label s[start, i). */
+		/* The end of the label name[start, i). */
 		if (i == start)
-			return err(c, "invalid hostname '%s': empty label", s);
+			return err(c, "invalid %s '%s': empty label", what, s);
 		if (i - start > 63)
-			return err(c, "invalid hostname '%s': a label is longer "
-				   "than 63 characters", s);
-		if (s[start] == '-' || s[i - 1] == '-')
-			return err(c, "invalid hostname '%s': a label starts or "
-				   "ends with '-'", s);
+			return err(c, "invalid %s '%s': a label is longer than 63 "
+				   "characters", what, s);
+		if (name[start] == '-' || name[i - 1] == '-')
+			return err(c, "invalid %s '%s': a label starts or ends with "
+				   "'-'", what, s);
+		labels++;
 		start = i + 1;
 	}
+	if (wild && labels < 2)
+		return err(c, "invalid wildcard '%s': too broad; write two labels "
+			   "or more after '*.', as in '*.example.com'", s);
+	/* Digits and dots alone are an address everywhere else in the file. */
+	if (wild && !name[strspn(name, "0123456789.")])
+		return err(c, "invalid wildcard '%s': '%.*s' is not a domain name "
+			   "(digits and dots only)", s, (int)n, name);
 	for (size_t i = 0; i < n; i++)
-		out[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
-	out[n] = '\0';
+		t->host[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ?
+				    name[i] - 'A' + 'a' : name[i]);
+	t->host[n] = '\0';
+	t->wildcard = wild;
 	return 0;
 }
 
@@ -337,16 +358,13 @@ static int parse_target(struct ctx *c, const char *tok, bool dns,
 
 	if (family != AF_INET6 && !*a) {
 		return err(c, "missing host in '%s'", tok);
-	} else if (family != AF_INET6 && strchr(a, '*')) {
-		return err(c, "wildcard host '%s' cannot be enforced by resolving "
-			   "ahead of time; list each host instead", a);
 	} else if (family == AF_INET6 || strchr(a, '/') || !a[strspn(a, "0123456789.")]) {
 		/* Bracketed, a CIDR, or digits and dots only (an IPv4 address
 		 * or a mistake): never a name to resolve. */
 		r = parse_addr(c, a, family, t);
 	} else {
 		t->is_host = true;
-		r = parse_host(c, a, t->host);
+		r = parse_host(c, a, t);
 	}
 	if (r)
 		return r;
@@ -377,7 +395,9 @@ static int add_target(struct ctx *c, enum keyword kw, const char *tok,
 		memcpy(d[out->ndns++].addr, t->addr, 16);
 		return 0;
 	}
-	if (kw == KW_DENY && t->is_host)
+	/* A wildcard deny carves names out of a wildcard allow (the
+	 * forwarder refuses them); a name not listed is denied already. */
+	if (kw == KW_DENY && t->is_host && !t->wildcard)
 		return err(c, "cannot deny hostname '%s': hosts not listed are "
 			   "already denied; deny takes an address or CIDR", tok);
 	if (out->n == out->cap) {
@@ -399,6 +419,7 @@ static int add_target(struct ctx *c, enum keyword kw, const char *tok,
 		.line = c->line,
 		.action = kw == KW_DENY ? CBPF_ACTION_DENY : CBPF_ACTION_ALLOW,
 		.is_host = t->is_host,
+		.wildcard = t->wildcard,
 		.v4 = t->v4,
 		.prefix = t->prefix,
 		.port = t->port,
@@ -491,6 +512,34 @@ int cbpf_conf_parse(const char *path, const char *text, struct cbpf_conf *out,
 	if (c.rc)
 		cbpf_conf_free(out);
 	return c.rc;
+}
+
+size_t cbpf_conf_wildcards(const struct cbpf_conf *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		n += c->entries[i].wildcard;
+	return n;
+}
+
+int cbpf_conf_check_direct(const struct cbpf_conf *c, const char *path,
+			   struct cbpf_errors *errs)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		const struct cbpf_conf_entry *e = &c->entries[i];
+
+		if (!e->wildcard)
+			continue;
+		if (cbpf_errors_add(errs, "%s:%u: wildcard '*.%s' needs the DNS "
+				    "forwarder (--dns forward); direct mode resolves "
+				    "each name ahead of time", path, e->line, e->host) < 0)
+			return -ENOMEM;
+		rc = -EINVAL;
+	}
+	return rc;
 }
 
 void cbpf_conf_free(struct cbpf_conf *c)

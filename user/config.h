@@ -25,6 +25,9 @@ struct cbpf_conf_entry {
 	unsigned line;
 	uint8_t action;         /* enum cbpf_action */
 	bool is_host;           /* a hostname (resolved later), else addr/prefix */
+	bool wildcard;          /* is_host "*.host": any name strictly below
+	                         * host, never resolved ahead of time (only the
+	                         * DNS forwarder can honour it); allow or deny */
 	bool v4;                /* the literal was IPv4 (stored v4-mapped) */
 	char *host;             /* is_host: lower-case, without a trailing dot
 	                         * (owned by the struct cbpf_conf) */
@@ -53,6 +56,16 @@ struct cbpf_conf {
 int cbpf_conf_parse(const char *path, const char *text, struct cbpf_conf *out,
 		    struct cbpf_errors *errs);
 void cbpf_conf_free(struct cbpf_conf *c);
+
+/* The number of wildcard entries ("*.example.com") in `c`. */
+size_t cbpf_conf_wildcards(const struct cbpf_conf *c);
+
+/* Direct mode resolves every name ahead of time, which a wildcard cannot
+ * be: appends "PATH:LINE: wildcard '*.example.com' needs the DNS
+ * forwarder ..." to *errs for each one. Returns 0 when there is none,
+ * -EINVAL when there is, or -ENOMEM. */
+int cbpf_conf_check_direct(const struct cbpf_conf *c, const char *path,
+			   struct cbpf_errors *errs);
 
 /* `ipv4` (4 bytes, network order) as the maps and rules hold it: the
  * v4-mapped IPv6 address ::ffff:a.b.c.d. */

@@ -181,6 +181,10 @@ int cbpf_rules_compile(const struct cbpf_conf *conf,
 				e->proto, 0, 0);
 			continue;
 		}
+		/* "*.example.com", allow or deny, makes no rule: the DNS
+		 * forwarder writes those of each name it answers. */
+		if (e->wildcard)
+			continue;
 		/* The loader reports resolution failures; reaching here without
 		 * addresses is its bug, not a reason to allow nothing silently. */
 		rv = find_resolved(res, nres, e->host);

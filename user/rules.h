@@ -31,7 +31,8 @@ struct cbpf_resolved {
 };
 
 /* Compiles `conf`. Each host entry takes the addresses from the `res` item
- * with the same host (it is an error, -ENOENT, if there is none). Every
+ * with the same host (it is an error, -ENOENT, if there is none); a
+ * wildcard entry makes no rule and needs no item. Every
  * resolver in conf->dns, and every address in `dns_default` when conf->dns
  * is empty, becomes an allow rule for TCP and UDP port 53 (/32 or /128).
  * Rules from a hostname expire when its struct cbpf_resolved says; its

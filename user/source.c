@@ -100,9 +100,11 @@ int cbpf_source_open(struct cbpf_source *s, const char *path,
 	if (s->conf.ndns == 0)
 		s->nservers = cbpf_host_resolvers(s->servers, CBPF_MAX_RESOLVERS);
 
-	/* As many as there are hostname lines (at most), not lines. */
+	/* As many as there are hostname lines (at most), not lines. A
+	 * wildcard is no name to resolve: the DNS forwarder answers the names
+	 * below it as the sandbox asks. */
 	for (size_t i = 0; i < s->conf.n; i++)
-		max += s->conf.entries[i].is_host;
+		max += s->conf.entries[i].is_host && !s->conf.entries[i].wildcard;
 	s->hosts = calloc(max + 1, sizeof(*s->hosts));
 	s->lines = calloc(max + 1, sizeof(*s->lines));
 	s->res = calloc(max + 1, sizeof(*s->res));
@@ -111,11 +113,11 @@ int cbpf_source_open(struct cbpf_source *s, const char *path,
 		return -ENOMEM;
 	for (size_t i = 0; i < s->conf.n; i++) {
 		const struct cbpf_conf_entry *e = &s->conf.entries[i];
-		bool seen = false;
+		bool name = e->is_host && !e->wildcard, seen = false;
 
-		for (size_t j = 0; e->is_host && j < s->nhosts && !seen; j++)
+		for (size_t j = 0; name && j < s->nhosts && !seen; j++)
 			seen = s->hosts[j] && strcmp(s->hosts[j], e->host) == 0;
-		if (e->is_host && !seen) {
+		if (name && !seen) {
 			s->res[s->nhosts].host = e->host;
 			s->lines[s->nhosts] = e->line;
 			s->hosts[s->nhosts++] = e->host;

@@ -25,7 +25,8 @@ struct cbpf_source {
 	struct cbpf_conf conf;
 	uint8_t servers[CBPF_MAX_RESOLVERS][16];   /* resolvers used and allowed */
 	size_t nservers;
-	const char **hosts;         /* distinct hostnames (into conf) */
+	const char **hosts;         /* distinct hostnames (into conf), not
+	                             * wildcards: those are never resolved */
 	unsigned *lines;            /* the line each is first named on */
 	struct cbpf_resolved *res;  /* res[i]: last good answer for hosts[i] */
 	uint64_t *resolved_ns;      /* when res[i] was answered, 0: never */

@@ -10,11 +10,16 @@
 #include <string.h>
 #include <cmocka.h>
 #include "config.h"
+#include "dnsmsg.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define ALLOW CBPF_ACTION_ALLOW
 #define DENY CBPF_ACTION_DENY
 #define L63 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+/* 251 and 252 characters: "*." and one of them is 253 and 254. */
+#define L251 L63 "." L63 "." L63 "." "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define L252 L251 "b"
+#define WILD_ONLY "' must be the whole first label, as in '*.example.com'"
 
 static void assert_empty(const struct cbpf_conf *c)
 {
@@ -76,16 +81,35 @@ static const struct {
 	{ "github.com/tcp", "protocol 'tcp' without a port in 'github.com/tcp': write 'github.com:PORT/tcp'" },
 	{ "10.0.0.0/8/UDP", "protocol 'UDP' without a port in '10.0.0.0/8/UDP': write '10.0.0.0/8:PORT/UDP'" },
 	{ "[2001:db8::1]/tcp", "protocol 'tcp' without a port in '[2001:db8::1]/tcp': write '[2001:db8::1]:PORT/tcp'" },
+	/* wildcards: "*." and a domain of two labels or more, nothing else */
+	{ "*example.com", "invalid wildcard '*example.com': '*" WILD_ONLY },
+	{ "a.*.com", "invalid wildcard 'a.*.com': '*" WILD_ONLY },
+	{ "api.*.com:443", "invalid wildcard 'api.*.com': '*" WILD_ONLY },
+	{ "**.example.com", "invalid wildcard '**.example.com': '*" WILD_ONLY },
+	{ "*.*.example.com", "invalid wildcard '*.*.example.com': '*" WILD_ONLY },
+	{ "*.example.*", "invalid wildcard '*.example.*': '*" WILD_ONLY },
+	{ "example.com*", "invalid wildcard 'example.com*': '*" WILD_ONLY },
+	{ "*", "invalid wildcard '*': '*" WILD_ONLY },
+	{ "*:443", "invalid wildcard '*': '*" WILD_ONLY },
+	{ "deny *", "invalid wildcard '*': '*" WILD_ONLY },
+	{ "*.", "invalid wildcard '*.': empty label" },
+	{ "*..example.com", "invalid wildcard '*..example.com': empty label" },
+	{ "*.com", "invalid wildcard '*.com': too broad; write two labels or more after '*.', as in '*.example.com'" },
+	{ "*.com.:443", "invalid wildcard '*.com.': too broad; write two labels or more after '*.', as in '*.example.com'" },
+	{ "deny *.lan", "invalid wildcard '*.lan': too broad; write two labels or more after '*.', as in '*.example.com'" },
+	{ "*.10.0.0.0", "invalid wildcard '*.10.0.0.0': '10.0.0.0' is not a domain name (digits and dots only)" },
+	{ "*.ex_ample.c\xc3\xb6m", "invalid wildcard '*.ex_ample.c\xc3\xb6m': only letters, digits, '-', '_' and '.' are allowed" },
+	{ "*.-example.com", "invalid wildcard '*.-example.com': a label starts or ends with '-'" },
+	{ "*." L63 "a.com", "invalid wildcard '*." L63 "a.com': a label is longer than 63 characters" },
+	{ "*." L252, "invalid wildcard '*." L252 "': longer than 253 characters" },
+	{ "*.example.com/tcp", "protocol 'tcp' without a port in '*.example.com/tcp': write '*.example.com:PORT/tcp'" },
+	{ "*.example.com/8", "invalid CIDR '*.example.com/8': '*.example.com' is not an IPv4 address" },
+	{ "dns *.example.com", "dns resolver '*.example.com' must be an IP address, not a hostname" },
 	/* hosts */
-	{ "*.example.com", "wildcard host '*.example.com' cannot be enforced by resolving ahead of time; list each host instead" },
-	{ "*.example.com:443", "wildcard host '*.example.com' cannot be enforced by resolving ahead of time; list each host instead" },
-	{ "api.*.com", "wildcard host 'api.*.com' cannot be enforced by resolving ahead of time; list each host instead" },
-	{ "*:443", "wildcard host '*' cannot be enforced by resolving ahead of time; list each host instead" },
-	{ "deny *.example.com", "wildcard host '*.example.com' cannot be enforced by resolving ahead of time; list each host instead" },
 	{ ":443", "missing host in ':443'" },
-	{ "ex_ample.com", "invalid hostname 'ex_ample.com': only letters, digits, '-' and '.' are allowed" },
-	{ "ex\xc3\xa4mple.com", "invalid hostname 'ex\xc3\xa4mple.com': only letters, digits, '-' and '.' are allowed" },
-	{ "git\x01hub.com", "invalid hostname 'git?hub.com': only letters, digits, '-' and '.' are allowed" },
+	{ "ex+ample.com", "invalid hostname 'ex+ample.com': only letters, digits, '-', '_' and '.' are allowed" },
+	{ "ex\xc3\xa4mple.com", "invalid hostname 'ex\xc3\xa4mple.com': only letters, digits, '-', '_' and '.' are allowed" },
+	{ "git\x01hub.com", "invalid hostname 'git?hub.com': only letters, digits, '-', '_' and '.' are allowed" },
 	{ "-example.com", "invalid hostname '-example.com': a label starts or ends with '-'" },
 	{ "example-.com", "invalid hostname 'example-.com': a label starts or ends with '-'" },
 	{ "a..b", "invalid hostname 'a..b': empty label" },
@@ -93,6 +117,7 @@ static const struct {
 	{ "example.com..", "invalid hostname 'example.com..': empty label" },
 	{ L63 "a.com", "invalid hostname '" L63 "a.com': a label is longer than 63 characters" },
 	{ L63 "." L63 "." L63 "." L63 ".com", "invalid hostname '" L63 "." L63 "." L63 "." L63 ".com': longer than 253 characters" },
+	{ L252 "bb", "invalid hostname '" L252 "bb': longer than 253 characters" },
 	/* keywords and tokens */
 	{ "deny github.com", "cannot deny hostname 'github.com': hosts not listed are already denied; deny takes an address or CIDR" },
 	{ "deny github.com:443", "cannot deny hostname 'github.com:443': hosts not listed are already denied; deny takes an address or CIDR" },
@@ -121,7 +146,7 @@ static const struct {
 static void test_bad_lines(void **state)
 {
 	(void)state;
-	assert_true(N(bad) >= 30);
+	assert_true(N(bad) >= 60);
 	for (size_t i = 0; i < N(bad); i++) {
 		struct cbpf_errors errs = {};
 		struct cbpf_conf c;
@@ -157,6 +182,8 @@ static const struct {
 	{ "123.example.com", ALLOW, true, false, "123.example.com", "::", 0, CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
 	{ "xn--bcher-kva.example:*", ALLOW, true, false, "xn--bcher-kva.example", "::", 0, CBPF_CONF_PORT_ANY, CBPF_CONF_ALL },
 	{ L63 ".com", ALLOW, true, false, L63 ".com", "::", 0, CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ L252 "b.", ALLOW, true, false, L252 "b", "::", 0, CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ "_acme-challenge.Ex_ample.com", ALLOW, true, false, "_acme-challenge.ex_ample.com", "::", 0, CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
 	{ "a.b:65535/Tcp", ALLOW, true, false, "a.b", "::", 0, 65535, CBPF_CONF_TCP },
 	{ "a.b:1/uDp", ALLOW, true, false, "a.b", "::", 0, 1, CBPF_CONF_UDP },
 	{ "10.1.0.0/16:5432/tcp", ALLOW, false, true, "", "::ffff:10.1.0.0", 112, 5432, CBPF_CONF_TCP },
@@ -181,6 +208,25 @@ static const struct {
 	{ "github.com#no space before the comment", ALLOW, true, false, "github.com", "::", 0, CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
 	{ "allow\t1.2.3.4:80/tcp", ALLOW, false, true, "", "::ffff:1.2.3.4", 128, 80, CBPF_CONF_TCP },
 };
+
+/* The DNS forwarder takes each host line as a pattern of its own
+ * (dnsmsg.h): every name the file accepts must be one it accepts, and
+ * mean the same. */
+static void assert_dns_agrees(const struct cbpf_conf_entry *e)
+{
+	struct cbpf_dns_names names = {};
+	char pattern[CBPF_HOST_MAX + 2], below[CBPF_HOST_MAX + 4];
+
+	if (!e->is_host)
+		return;
+	snprintf(pattern, sizeof(pattern), "%s%s", e->wildcard ? "*." : "", e->host);
+	assert_int_equal(cbpf_dns_names_add(&names, pattern), 0);
+	snprintf(below, sizeof(below), "a.%s", e->host);
+	assert_int_equal(cbpf_dns_names_match(&names, e->host), !e->wildcard);
+	if (strlen(below) <= 253)
+		assert_int_equal(cbpf_dns_names_match(&names, below), e->wildcard);
+	cbpf_dns_names_free(&names);
+}
 
 /* Both sides as one string that names the input, so a failure says which
  * line and which field. */
@@ -221,9 +267,114 @@ static void test_good_lines(void **state)
 			 e->proto);
 		assert_string_equal(got, want);
 		assert_int_equal(e->host != NULL, e->is_host);
+		assert_false(e->wildcard);
 		assert_memory_equal(e->addr, addr, 16);
+		assert_dns_agrees(e);
 		cbpf_conf_free(&c);
 	}
+}
+
+/* Wildcards: a host entry of the suffix, with the ports of any host. */
+static const struct {
+	const char *line;
+	uint8_t action;
+	const char *host;
+	int port;
+	enum cbpf_conf_proto proto;
+} good_wild[] = {
+	{ "*.example.com", ALLOW, "example.com", CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ "allow *.Example.COM.", ALLOW, "example.com", CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ "*.example.com:443", ALLOW, "example.com", 443, CBPF_CONF_BOTH },
+	{ "*.example.com:8080/tcp", ALLOW, "example.com", 8080, CBPF_CONF_TCP },
+	{ "*.example.com:*", ALLOW, "example.com", CBPF_CONF_PORT_ANY, CBPF_CONF_ALL },
+	{ "*.example.com:*/udp", ALLOW, "example.com", CBPF_CONF_PORT_ANY, CBPF_CONF_UDP },
+	{ "*.co.uk", ALLOW, "co.uk", CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ "*.a.b.c.example.com", ALLOW, "a.b.c.example.com", CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ "*._tcp.example.com", ALLOW, "_tcp.example.com", CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ "*.123.example", ALLOW, "123.example", CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ "*." L251, ALLOW, L251, CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	{ "*." L63 ".com", ALLOW, L63 ".com", CBPF_CONF_PORT_DEFAULT, CBPF_CONF_BOTH },
+	/* A deny without a port is every port, as for an address. */
+	{ "deny *.internal.example.com", DENY, "internal.example.com", CBPF_CONF_PORT_ANY, CBPF_CONF_ALL },
+	{ "deny *.example.com:22/tcp", DENY, "example.com", 22, CBPF_CONF_TCP },
+};
+
+static void test_good_wildcards(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(good_wild); i++) {
+		struct cbpf_errors errs = {};
+		struct cbpf_conf c;
+		const struct cbpf_conf_entry *e;
+		char got[1024], want[1024];
+		static const uint8_t none[16];
+
+		assert_int_equal(cbpf_conf_parse("t.conf", good_wild[i].line, &c, &errs), 0);
+		assert_int_equal(errs.n, 0);
+		assert_int_equal(c.n, 1);
+		e = &c.entries[0];
+		describe(want, sizeof(want), good_wild[i].line, good_wild[i].action,
+			 true, false, good_wild[i].host, none, 0, good_wild[i].port,
+			 good_wild[i].proto);
+		describe(got, sizeof(got), good_wild[i].line, e->action, e->is_host,
+			 e->v4, e->host, e->addr, e->prefix, e->port, e->proto);
+		assert_string_equal(got, want);
+		assert_true(e->wildcard);
+		assert_int_equal(e->line, 1);
+		assert_int_equal(cbpf_conf_wildcards(&c), 1);
+		assert_dns_agrees(e);
+		cbpf_conf_free(&c);
+	}
+}
+
+/* A name and the names below it are two entries; direct mode refuses each
+ * wildcard with its line, and nothing else. */
+static void test_wildcards_direct(void **state)
+{
+	static const char text[] =
+		"example.com:443\n"
+		"*.example.com:443\n"
+		"10.0.0.0/8:*\n"
+		"deny *.internal.example.com\n"
+		"github.com\n";
+	static const char *const want[] = {
+		"first",
+		"w.conf:2: wildcard '*.example.com' needs the DNS forwarder "
+		"(--dns forward); direct mode resolves each name ahead of time",
+		"w.conf:4: wildcard '*.internal.example.com' needs the DNS forwarder "
+		"(--dns forward); direct mode resolves each name ahead of time",
+	};
+	struct cbpf_errors errs = {};
+	struct cbpf_conf c;
+
+	(void)state;
+	assert_int_equal(cbpf_conf_parse("w.conf", text, &c, &errs), 0);
+	assert_int_equal(c.n, 5);
+	assert_string_equal(c.entries[0].host, "example.com");
+	assert_false(c.entries[0].wildcard);
+	assert_string_equal(c.entries[1].host, "example.com");
+	assert_true(c.entries[1].wildcard);
+	assert_int_equal(c.entries[3].action, CBPF_ACTION_DENY);
+	assert_true(c.entries[3].wildcard);
+	assert_int_equal(cbpf_conf_wildcards(&c), 2);
+
+	assert_int_equal(cbpf_errors_add(&errs, "first"), 0);
+	assert_int_equal(cbpf_conf_check_direct(&c, "w.conf", &errs), -EINVAL);
+	assert_int_equal(errs.n, N(want));
+	for (size_t i = 0; i < N(want); i++)
+		assert_string_equal(errs.msg[i], want[i]);
+	cbpf_errors_free(&errs);
+	cbpf_conf_free(&c);
+
+	/* No wildcard: nothing to say. */
+	assert_int_equal(cbpf_conf_parse("w.conf", "example.com\n10.0.0.0/8\n", &c,
+					 &errs), 0);
+	assert_int_equal(cbpf_conf_wildcards(&c), 0);
+	assert_int_equal(cbpf_conf_check_direct(&c, "w.conf", &errs), 0);
+	assert_int_equal(errs.n, 0);
+	cbpf_conf_free(&c);
+	assert_int_equal(cbpf_conf_wildcards(&c), 0);      /* an empty one */
+	assert_int_equal(cbpf_conf_check_direct(&c, "w.conf", &errs), 0);
 }
 
 static const struct {
@@ -325,7 +476,7 @@ static void test_multiple_errors(void **state)
 {
 	static const char text[] =
 		"github.com:443\n"
-		"*.example.com\n"
+		"a.*.example.com\n"
 		"10.0.0.0/8:*\n"
 		"\n"
 		"host:70000\n"
@@ -333,8 +484,8 @@ static void test_multiple_errors(void **state)
 		"deny github.com\n"
 		"[2001:db8::1]:443\n";
 	static const char *const want[] = {
-		"f.conf:2: wildcard host '*.example.com' cannot be enforced by "
-		"resolving ahead of time; list each host instead",
+		"f.conf:2: invalid wildcard 'a.*.example.com': '*' must be the "
+		"whole first label, as in '*.example.com'",
 		"f.conf:5: invalid port '70000' in 'host:70000': must be 1..65535",
 		"f.conf:7: cannot deny hostname 'github.com': hosts not listed are "
 		"already denied; deny takes an address or CIDR",
@@ -468,6 +619,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_good_lines),
+		cmocka_unit_test(test_good_wildcards),
+		cmocka_unit_test(test_wildcards_direct),
 		cmocka_unit_test(test_good_dns),
 		cmocka_unit_test(test_whole_file),
 		cmocka_unit_test(test_empty_files),

@@ -273,6 +273,46 @@ static void test_hosts(void **state)
 	cbpf_conf_free(&c);
 }
 
+/* A wildcard, allowed or denied, makes no rule and needs no answer: the
+ * DNS forwarder writes the rules of each name below it that it answers. The
+ * same name written exactly is resolved as usual. */
+static void test_wildcards(void **state)
+{
+	static const char *const want[] = {
+		"allow tcp 22 1.2.3.4 h0 e0",
+		"allow tcp 443 5.6.7.8 h1 e9",
+		NULL,
+	};
+	uint8_t ex[1][16];
+	const struct cbpf_resolved res[] = {
+		{ .host = "example.com", .addrs = ex, .n = 1, .ttl = 60, .expires_ns = 9 },
+	};
+	struct cbpf_ruleset rs;
+	struct cbpf_conf c;
+
+	(void)state;
+	addr16("5.6.7.8", ex[0]);
+	parse("*.example.com:443\n"
+	      "example.com:443/tcp\n"
+	      "deny *.internal.example.com\n"
+	      "*.other.example:*\n"
+	      "1.2.3.4:22/tcp\n", &c);
+	assert_int_equal(cbpf_rules_compile(&c, res, N(res), NULL, 0, &rs), 0);
+	assert_entries(&rs, want, "wildcards");
+	assert_int_equal(rs.nhosts, 1);
+	assert_string_equal(rs.hosts[0], "example.com");
+	cbpf_ruleset_free(&rs);
+	cbpf_conf_free(&c);
+
+	/* Wildcards alone: no rule, no answer asked for. */
+	parse("*.example.com\ndeny *.a.example.com:*\n", &c);
+	assert_int_equal(cbpf_rules_compile(&c, NULL, 0, NULL, 0, &rs), 0);
+	assert_int_equal(rs.n, 0);
+	assert_int_equal(rs.nhosts, 0);
+	cbpf_ruleset_free(&rs);
+	cbpf_conf_free(&c);
+}
+
 /* A host the loader did not resolve, or that resolved to nothing, is a
  * caller bug: -ENOENT and nothing half-built. */
 static void test_unresolved(void **state)
@@ -546,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_compile_cases),
 		cmocka_unit_test(test_hosts),
 		cmocka_unit_test(test_unresolved),
+		cmocka_unit_test(test_wildcards),
 		cmocka_unit_test(test_skipped_answers),
 		cmocka_unit_test(test_internet),
 		cmocka_unit_test(test_none),

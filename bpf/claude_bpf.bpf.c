@@ -111,6 +111,14 @@ struct {
 } events SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CBPF_DNS_REDIRECTS);
+	__type(key, __u64);                 /* socket cookie */
+	__type(value, struct cbpf_dns_redirect);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dns_redirects SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
@@ -463,6 +471,55 @@ static __always_inline bool in_host_netns(__u64 cookie)
 	return !c || !c->host_netns_cookie || c->host_netns_cookie == cookie;
 }
 
+/* DNS of a policy with a forwarder (CBPF_POLICY_DNS): the destination
+ * becomes the forwarder, and the socket's cookie remembers the address
+ * asked for. Returns the verdict, or -1 when the policy has no forwarder
+ * (the destination is judged as any other). */
+static __always_inline int dns_redirect(struct bpf_sock_addr *ctx, struct cbpf_dest *d,
+					 bool v6, __u64 gen)
+{
+	struct cbpf_dns_redirect r = { .orig_port = d->port };
+	const struct cbpf_dns_target *t;
+	struct cbpf_found f = {};
+	__u64 cookie;
+	bool host, mapped = !v6 || is_v4_mapped(d->addr);
+	__u32 to4;
+
+	find_policy(NULL, false, d->cgroup_id, gen, &f);
+	if (!f.policy || !(f.policy->flags & CBPF_POLICY_DNS))
+		return -1;
+	t = &f.policy->dns;
+	host = in_host_netns(bpf_get_netns_cookie(ctx));
+	__builtin_memcpy(r.orig, d->addr, 16);
+	r.to_port = t->port;
+	if (mapped) {
+		to4 = host ? t->host4 : t->net4;
+		if (!to4)
+			return deny(d, &f, CBPF_REASON_NO_RULE);
+		set_v4_mapped(r.to, to4);
+	} else {
+		__builtin_memcpy(r.to, host ? t->host6 : t->net6, 16);
+		if (!*(__u64 *)&r.to[0] && !*(__u64 *)&r.to[8])
+			return deny(d, &f, CBPF_REASON_NO_RULE);
+	}
+	cookie = bpf_get_socket_cookie(ctx);
+	if (bpf_map_update_elem(&dns_redirects, &cookie, &r, BPF_ANY))
+		return deny(d, &f, CBPF_REASON_NO_RULE);
+	if (v6) {
+		__u32 a[4];
+
+		__builtin_memcpy(a, r.to, 16);
+		ctx->user_ip6[0] = a[0];
+		ctx->user_ip6[1] = a[1];
+		ctx->user_ip6[2] = a[2];
+		ctx->user_ip6[3] = a[3];
+	} else {
+		ctx->user_ip4 = to4;
+	}
+	ctx->user_port = t->port;
+	return VERDICT_ALLOW;
+}
+
 static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 					  bool v6)
 {
@@ -482,6 +539,10 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 	d.port = (__u16)ctx->user_port;
 	d.proto = ctx->protocol;
 	d.cgroup_id = bpf_get_current_cgroup_id();
+	if (d.port == CBPF_DNS_PORT_BE &&
+	    (d.proto == CBPF_PROTO_TCP || d.proto == CBPF_PROTO_UDP) &&
+	    (verdict = dns_redirect(ctx, &d, v6, gen)) >= 0)
+		return verdict;
 	c = decision_slot(&d);
 	if (kept_allow(c, &d, gen))
 		return VERDICT_ALLOW;
@@ -492,6 +553,69 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 	if (verdict == VERDICT_ALLOW)
 		keep_allow(c, &d, gen, until);
 	return verdict;
+}
+
+/* The way back of a DNS redirect: an answer read from the forwarder (UDP
+ * recvmsg), or the peer of a redirected socket (getpeername), is given the
+ * address the socket asked for. Every other socket has no entry: one hash
+ * lookup. These hooks cannot refuse: they always return 1. */
+static __always_inline int dns_restore(struct bpf_sock_addr *ctx, bool v6)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct cbpf_dns_redirect *r = bpf_map_lookup_elem(&dns_redirects, &cookie);
+	__u8 from[16];
+
+	if (!r || (__u16)ctx->user_port != r->to_port)
+		return VERDICT_ALLOW;
+	if (v6) {
+		__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1],
+			       ctx->user_ip6[2], ctx->user_ip6[3] };
+		__builtin_memcpy(from, a, 16);
+	} else {
+		set_v4_mapped(from, ctx->user_ip4);
+	}
+	if (*(__u64 *)&from[0] != *(__u64 *)&r->to[0] ||
+	    *(__u64 *)&from[8] != *(__u64 *)&r->to[8])
+		return VERDICT_ALLOW;
+	if (v6) {
+		__u32 a[4];
+
+		__builtin_memcpy(a, r->orig, 16);
+		ctx->user_ip6[0] = a[0];
+		ctx->user_ip6[1] = a[1];
+		ctx->user_ip6[2] = a[2];
+		ctx->user_ip6[3] = a[3];
+	} else {
+		if (!is_v4_mapped(r->orig))
+			return VERDICT_ALLOW;
+		ctx->user_ip4 = *(__u32 *)&r->orig[12];
+	}
+	ctx->user_port = r->orig_port;
+	return VERDICT_ALLOW;
+}
+
+SEC("cgroup/recvmsg4")
+int cbpf_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return dns_restore(ctx, false);
+}
+
+SEC("cgroup/recvmsg6")
+int cbpf_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return dns_restore(ctx, true);
+}
+
+SEC("cgroup/getpeername4")
+int cbpf_getpeername4(struct bpf_sock_addr *ctx)
+{
+	return dns_restore(ctx, false);
+}
+
+SEC("cgroup/getpeername6")
+int cbpf_getpeername6(struct bpf_sock_addr *ctx)
+{
+	return dns_restore(ctx, true);
 }
 
 SEC("cgroup/connect4")
@@ -620,4 +744,27 @@ int cbpf_sock_create(struct bpf_sock *sk)
 	    !(f.policy->flags & CBPF_POLICY_ALLOW_RAW))
 		return deny(&d, &f, CBPF_REASON_SOCKET_TYPE);
 	return VERDICT_ALLOW;
+}
+
+/* The forwarder's refusals, into the same ring buffer and counters as the
+ * programs' denials (struct cbpf_dns_event). Run by the forwarder with
+ * BPF_PROG_RUN, the event as the context; attached nowhere. */
+SEC("syscall")
+int cbpf_report(struct cbpf_dns_event *ctx)
+{
+	struct cbpf_dns_event *e;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	count_deny(ctx->e.policy_cgroup_id, CBPF_REASON_DNS_NAME);
+	if (!event_allowed(now))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	__builtin_memcpy(e, ctx, sizeof(*e));
+	e->e.time_ns = now;
+	e->e.hook = CBPF_HOOK_FORWARDER;
+	e->e.reason = CBPF_REASON_DNS_NAME;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
 }

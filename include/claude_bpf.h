@@ -51,6 +51,9 @@ enum cbpf_reason {
 	CBPF_REASON_LOOPBACK    = 4, /* host loopback from the host namespace */
 	CBPF_REASON_SOCKET_TYPE = 5, /* socket type forbidden (raw IP) */
 	CBPF_REASON_BAD_PACKET  = 6, /* egress packet that could not be parsed */
+	CBPF_REASON_DNS_NAME    = 7, /* the DNS forwarder refused a query for a
+	                              * name the policy does not allow (counted
+	                              * by the forwarder, not by the programs) */
 	CBPF_REASON__COUNT
 };
 
@@ -61,13 +64,44 @@ enum cbpf_hook {
 	CBPF_HOOK_SENDMSG6    = 3,
 	CBPF_HOOK_EGRESS      = 4,
 	CBPF_HOOK_SOCK_CREATE = 5,
+	CBPF_HOOK_RECVMSG4    = 6,   /* the DNS redirect's way back (below) */
+	CBPF_HOOK_RECVMSG6    = 7,
+	CBPF_HOOK_GETPEERNAME4 = 8,
+	CBPF_HOOK_GETPEERNAME6 = 9,
 	CBPF_HOOK__COUNT
 };
+/* Not a hook: events of the DNS forwarder (struct cbpf_dns_event). */
+#define CBPF_HOOK_FORWARDER 0xff
 
 /* Policy flags. */
 #define CBPF_POLICY_ALLOW_RAW (1u << 0) /* raw IP sockets may be created */
 #define CBPF_POLICY_PREFIXES  (1u << 1) /* some rules are in "rules" (the
                                          * trie): look there too */
+#define CBPF_POLICY_DNS       (1u << 2) /* port 53 goes to the policy's DNS
+                                         * forwarder (struct cbpf_dns_target) */
+
+/* DNS port, network byte order. */
+#define CBPF_DNS_PORT_BE 0x3500
+
+/*
+ * Where a policy's DNS goes (CBPF_POLICY_DNS): every TCP connect and UDP
+ * connect or sendmsg to port 53, whatever the address, is sent to the
+ * policy's forwarder instead, at one of two places: on the host's loopback
+ * for a socket in the host's network namespace (exec), at the address of
+ * podman's bridge on the host for a socket in any other (a container). An
+ * address left 0 is none: DNS from such a socket is denied. The redirected
+ * destination is still judged on its way out (egress): the loader writes
+ * exact allow rules for the forwarder's addresses and port.
+ */
+struct cbpf_dns_target {
+	__u32 host4;                /* IPv4, network byte order */
+	__u32 net4;
+	__u8  host6[16];
+	__u8  net6[16];
+	__u16 port;                 /* network byte order */
+	__u8  pad[6];
+};
+_Static_assert(sizeof(struct cbpf_dns_target) == 48, "cbpf_dns_target layout");
 
 /*
  * Map "policies": enforcement cgroup id -> policy.
@@ -83,8 +117,9 @@ struct cbpf_policy {
 	__u64 loaded_ns;            /* CLOCK_BOOTTIME of the last load */
 	char  name[CBPF_NAME_MAX];
 	char  cgroup[CBPF_CGROUP_PATH_MAX]; /* relative to the cgroup2 mount */
+	struct cbpf_dns_target dns; /* with CBPF_POLICY_DNS */
 };
-_Static_assert(sizeof(struct cbpf_policy) == 256, "cbpf_policy layout");
+_Static_assert(sizeof(struct cbpf_policy) == 304, "cbpf_policy layout");
 
 /*
  * Maps "exact_rules" and "rules": the allow and deny rules of every policy.
@@ -216,7 +251,7 @@ _Static_assert(sizeof(struct cbpf_config) == 32, "cbpf_config layout");
 
 /* Bumped whenever a map layout above changes: a pinned object of another
  * version is refused rather than misread. */
-#define CBPF_ABI_VERSION 5
+#define CBPF_ABI_VERSION 6
 
 /* Ring buffer "events": one record per denial, rate-limited per CPU. */
 struct cbpf_event {
@@ -234,6 +269,33 @@ struct cbpf_event {
 	__u8  addr[16];             /* destination, IPv4 v4-mapped */
 };
 _Static_assert(sizeof(struct cbpf_event) == 72, "cbpf_event layout");
+
+/* A refusal of the DNS forwarder, in the ring buffer with the programs'
+ * denials: the forwarder runs program "report" (BPF_PROG_RUN) with one as
+ * its context, and it is copied into "events" (rate-limited and counted
+ * like the others). hook CBPF_HOOK_FORWARDER, reason CBPF_REASON_DNS_NAME,
+ * no address, no pid (a datagram does not say who sent it); proto is the
+ * query's transport, and `name` the name asked for. */
+struct cbpf_dns_event {
+	struct cbpf_event e;
+	char name[CBPF_HOST_MAX];
+};
+_Static_assert(sizeof(struct cbpf_dns_event) == 328, "cbpf_dns_event layout");
+
+/* LRU hash "dns_redirects": socket cookie -> where a redirected socket
+ * meant to send its DNS, and where it went instead, so that what it reads
+ * back (recvmsg, getpeername) names the address it asked for: clients drop
+ * an answer from an address they did not ask. One per socket, its last
+ * redirect (musl asks every resolver at once: any of them is accepted). */
+struct cbpf_dns_redirect {
+	__u8  orig[16];             /* IPv6 or v4-mapped */
+	__u8  to[16];
+	__u16 orig_port;            /* network byte order */
+	__u16 to_port;
+	__u8  pad[4];
+};
+_Static_assert(sizeof(struct cbpf_dns_redirect) == 40, "cbpf_dns_redirect layout");
+#define CBPF_DNS_REDIRECTS 65536
 
 /* Per-CPU array "event_limit": a one-second window of sent events. */
 struct cbpf_rate {

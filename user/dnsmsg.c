@@ -84,25 +84,30 @@ int cbpf_dns_names_add(struct cbpf_dns_names *n, const char *pattern)
 	return 0;
 }
 
-bool cbpf_dns_names_match(const struct cbpf_dns_names *n, const char *name)
+size_t cbpf_dns_names_find(const struct cbpf_dns_names *n, const char *name, size_t from)
 {
 	size_t len;
 	bool below;
 
 	if (!read_name(name, &len, &below))
-		return false;
-	for (size_t i = 0; i < n->n; i++) {
+		return n->n;
+	for (size_t i = from; i < n->n; i++) {
 		const struct cbpf_dns_name *e = &n->v[i];
 		size_t elen = strlen(e->name);
 
 		if (!e->below && len == elen && same_name(name, e->name, len))
-			return true;
+			return i;
 		/* Below: a whole label or more before ".suffix". */
 		if (e->below && len > elen + 1 && name[len - elen - 1] == '.' &&
 		    same_name(name + len - elen, e->name, elen))
-			return true;
+			return i;
 	}
-	return false;
+	return n->n;
+}
+
+bool cbpf_dns_names_match(const struct cbpf_dns_names *n, const char *name)
+{
+	return cbpf_dns_names_find(n, name, 0) < n->n;
 }
 
 void cbpf_dns_names_free(struct cbpf_dns_names *n)
@@ -197,8 +202,8 @@ out:
 	return rc;
 }
 
-int cbpf_dns_refuse(const uint8_t *query, size_t len, uint8_t *out, size_t cap,
-		    size_t *outlen)
+int cbpf_dns_reply_error(const uint8_t *query, size_t len, int rcode, uint8_t *out,
+			 size_t cap, size_t *outlen)
 {
 	ldns_pkt *p, *r = NULL;
 	ldns_rr *qn = NULL;
@@ -215,7 +220,7 @@ int cbpf_dns_refuse(const uint8_t *query, size_t len, uint8_t *out, size_t cap,
 	ldns_pkt_set_opcode(r, LDNS_PACKET_QUERY);
 	ldns_pkt_set_rd(r, ldns_pkt_rd(p));
 	ldns_pkt_set_ra(r, true);
-	ldns_pkt_set_rcode(r, LDNS_RCODE_REFUSED);
+	ldns_pkt_set_rcode(r, (uint8_t)rcode);
 	if (!ldns_pkt_push_rr(r, LDNS_SECTION_QUESTION, qn))
 		goto out;
 	qn = NULL;      /* r's now */
@@ -427,4 +432,32 @@ int cbpf_dns_strip_hints(const uint8_t *msg, size_t len, uint8_t *out, size_t ca
 	}
 	ldns_pkt_free(p);
 	return rc;
+}
+
+int cbpf_dns_answer_prepare(const uint8_t *query, size_t qlen, const char *name,
+			    uint8_t *answer, size_t alen, uint8_t *out, size_t cap,
+			    size_t *outlen, struct cbpf_dns_addr *addrs, size_t max,
+			    size_t *naddrs)
+{
+	int rc;
+
+	*naddrs = 0;
+	if (qlen < 2 || alen < 12)
+		return -EBADMSG;
+	memcpy(answer, query, 2);
+	if (!cbpf_dns_answer_matches(query, qlen, answer, alen))
+		return -EBADMSG;
+	if ((rc = cbpf_dns_strip_hints(answer, alen, out, cap, outlen)))
+		return rc;
+	return cbpf_dns_answer_addrs(out, *outlen, name, addrs, max, naddrs);
+}
+
+int cbpf_dns_tcp_next(const uint8_t *buf, size_t len, size_t max, size_t *mlen)
+{
+	if (len < 2)
+		return 0;
+	*mlen = (size_t)buf[0] << 8 | buf[1];
+	if (*mlen > max)
+		return -EMSGSIZE;
+	return len - 2 >= *mlen ? 1 : 0;
 }

@@ -29,6 +29,9 @@ int cbpf_dns_names_add(struct cbpf_dns_names *n, const char *pattern);
 /* A name that could not be a pattern (one with the escapes of a zone
  * file, say "a\.example.com") matches nothing. */
 bool cbpf_dns_names_match(const struct cbpf_dns_names *n, const char *name);
+/* The index of the first pattern at or after `from` that `name` matches;
+ * n->n when none does. */
+size_t cbpf_dns_names_find(const struct cbpf_dns_names *n, const char *name, size_t from);
 void cbpf_dns_names_free(struct cbpf_dns_names *n);
 
 struct cbpf_dns_query {
@@ -45,13 +48,14 @@ struct cbpf_dns_query {
  * a name whose escaped form does not fit name[]. */
 int cbpf_dns_query_parse(const uint8_t *msg, size_t len, struct cbpf_dns_query *q);
 
-/* The forwarder's own refusal of `query`: its id, RD copied, its question
- * echoed; QR=1, RA=1, RCODE=REFUSED, no records. Writes at most `cap`
+/* The forwarder's own answer of `rcode` (LDNS_RCODE_REFUSED for a name
+ * the policy does not allow, SERVFAIL when it cannot answer) to `query`:
+ * its id, RD copied, its question echoed; QR=1, RA=1, no records. Writes at most `cap`
  * bytes to `out` and their count to *outlen. Returns 0, -EBADMSG when the
  * query is not one cbpf_dns_query_parse would take (its name may be of any
  * length), -ENOSPC, or -ENOMEM. */
-int cbpf_dns_refuse(const uint8_t *query, size_t len, uint8_t *out, size_t cap,
-		    size_t *outlen);
+int cbpf_dns_reply_error(const uint8_t *query, size_t len, int rcode, uint8_t *out,
+			 size_t cap, size_t *outlen);
 
 /* Whether `answer` (QR=1, one question) answers `query`: the same id, and
  * the same question (name ignoring case, type, class). The forwarder drops
@@ -87,5 +91,23 @@ int cbpf_dns_answer_addrs(const uint8_t *msg, size_t len, const char *name,
  * parameters overrun it, -ENOSPC, or -ENOMEM. */
 int cbpf_dns_strip_hints(const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
 			 size_t *outlen);
+
+/* An upstream's answer to `query` as the forwarder returns it: its id set
+ * back to the query's (the upstream saw another), checked to answer the
+ * query (cbpf_dns_answer_matches), its address hints stripped into `out`,
+ * and the addresses it gives the query's `name` in addrs (as
+ * cbpf_dns_answer_addrs). `answer` is changed (its id). Returns 0,
+ * -EBADMSG (not an answer to the query, or unreadable), -E2BIG, -ENOSPC
+ * or -ENOMEM. */
+int cbpf_dns_answer_prepare(const uint8_t *query, size_t qlen, const char *name,
+			    uint8_t *answer, size_t alen, uint8_t *out, size_t cap,
+			    size_t *outlen, struct cbpf_dns_addr *addrs, size_t max,
+			    size_t *naddrs);
+
+/* DNS over TCP: each message after its length (two bytes, network order).
+ * With `len` bytes of a stream in `buf`: 1 and *mlen when a whole message
+ * is there (at buf + 2), 0 when more is needed, -EMSGSIZE when the next
+ * message is longer than `max`. */
+int cbpf_dns_tcp_next(const uint8_t *buf, size_t len, size_t max, size_t *mlen);
 
 #endif

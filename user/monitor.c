@@ -36,6 +36,7 @@ static const char *const reason_names[CBPF_REASON__COUNT] = {
 	[CBPF_REASON_LOOPBACK] = "loopback",
 	[CBPF_REASON_SOCKET_TYPE] = "socket_type",
 	[CBPF_REASON_BAD_PACKET] = "bad_packet",
+	[CBPF_REASON_DNS_NAME] = "dns_name",
 };
 
 const char *cbpf_reason_name(unsigned reason)
@@ -570,6 +571,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff }, zero[16];
 	char when[40], addr[INET6_ADDRSTRLEN], dest[INET6_ADDRSTRLEN + 8];
 	char protobuf[4], comm[sizeof(e->comm) + 1], rel[PATH_MAX], short_id[13];
+	char qname[CBPF_HOST_MAX + 1];
 	const char *proto, *host = NULL, *policy = NULL, *where = NULL;
 	bool v4, has_addr, is_container = false;
 	struct cg_entry *cg = NULL;
@@ -604,8 +606,15 @@ static int on_event(void *ctx, void *data, size_t len)
 	/* sock_create has no destination; egress none for a packet it could
 	 * not parse (left zero); the socket address hooks always have one. */
 	v4 = memcmp(e->addr, mapped, sizeof(mapped)) == 0;
-	has_addr = e->hook != CBPF_HOOK_SOCK_CREATE &&
+	has_addr = e->hook != CBPF_HOOK_SOCK_CREATE && e->hook != CBPF_HOOK_FORWARDER &&
 		   (e->hook != CBPF_HOOK_EGRESS || memcmp(e->addr, zero, sizeof(zero)));
+	/* The forwarder's refusal names the name asked for. */
+	if (e->hook == CBPF_HOOK_FORWARDER && len >= sizeof(struct cbpf_dns_event)) {
+		const struct cbpf_dns_event *d = data;
+
+		printable(qname, sizeof(qname), d->name, sizeof(d->name), m->json);
+		host = qname;
+	}
 	if (has_addr) {
 		inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? &e->addr[12] : e->addr, addr,
 			  sizeof(addr));

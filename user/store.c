@@ -32,15 +32,24 @@ static const struct {
 	[CBPF_HOOK_SENDMSG6]    = { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
 	[CBPF_HOOK_EGRESS]      = { "egress", BPF_CGROUP_INET_EGRESS },
 	[CBPF_HOOK_SOCK_CREATE] = { "sock_create", BPF_CGROUP_INET_SOCK_CREATE },
+	[CBPF_HOOK_RECVMSG4]    = { "recvmsg4", BPF_CGROUP_UDP4_RECVMSG },
+	[CBPF_HOOK_RECVMSG6]    = { "recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
+	[CBPF_HOOK_GETPEERNAME4] = { "getpeername4", BPF_CGROUP_INET4_GETPEERNAME },
+	[CBPF_HOOK_GETPEERNAME6] = { "getpeername6", BPF_CGROUP_INET6_GETPEERNAME },
 };
 
 static const char *const map_names[] = {
 	"policies", "rules", "exact_rules", "hostnames", "deny_counters", "settings",
-	"events", "event_limit", "decisions", "policy_hints",
+	"events", "event_limit", "decisions", "policy_hints", "dns_redirects",
 };
+
+/* The program that is no hook: the DNS forwarder's events. */
+#define REPORT_PIN CBPF_PIN_ROOT "/progs/report"
 
 const char *cbpf_hook_name(int hook)
 {
+	if (hook == CBPF_HOOK_FORWARDER)
+		return "forwarder";
 	return hook >= 0 && hook < CBPF_HOOK__COUNT ? hooks[hook].name : "?";
 }
 
@@ -48,7 +57,8 @@ static int *map_fd_slot(struct cbpf_store *s, size_t i)
 {
 	int *slots[] = { &s->policies_fd, &s->rules_fd, &s->exact_fd, &s->hostnames_fd,
 			 &s->counters_fd, &s->settings_fd, &s->events_fd,
-			 &s->event_limit_fd, &s->decisions_fd, &s->policy_hints_fd };
+			 &s->event_limit_fd, &s->decisions_fd, &s->policy_hints_fd,
+			 &s->dns_redirects_fd };
 	return slots[i];
 }
 
@@ -60,6 +70,7 @@ static void store_init(struct cbpf_store *s)
 		*map_fd_slot(s, i) = -1;
 	for (int h = 0; h < CBPF_HOOK__COUNT; h++)
 		s->prog_fd[h] = -1;
+	s->report_fd = -1;
 	s->settings = NULL;
 }
 
@@ -73,6 +84,8 @@ void cbpf_store_close(struct cbpf_store *s)
 	for (int h = 0; h < CBPF_HOOK__COUNT; h++)
 		if (s->prog_fd[h] >= 0)
 			close(s->prog_fd[h]);
+	if (s->report_fd >= 0)
+		close(s->report_fd);
 	store_init(s);
 }
 
@@ -113,7 +126,8 @@ static int open_pinned(struct cbpf_store *s)
 		if (s->prog_fd[h] < 0)
 			return -errno;
 	}
-	return 0;
+	s->report_fd = bpf_obj_get(REPORT_PIN);
+	return s->report_fd < 0 ? -errno : 0;
 }
 
 static struct bpf_program *skel_prog(struct claude_bpf *skel, int hook)
@@ -125,6 +139,10 @@ static struct bpf_program *skel_prog(struct claude_bpf *skel, int hook)
 		[CBPF_HOOK_SENDMSG6] = skel->progs.cbpf_sendmsg6,
 		[CBPF_HOOK_EGRESS] = skel->progs.cbpf_egress,
 		[CBPF_HOOK_SOCK_CREATE] = skel->progs.cbpf_sock_create,
+		[CBPF_HOOK_RECVMSG4] = skel->progs.cbpf_recvmsg4,
+		[CBPF_HOOK_RECVMSG6] = skel->progs.cbpf_recvmsg6,
+		[CBPF_HOOK_GETPEERNAME4] = skel->progs.cbpf_getpeername4,
+		[CBPF_HOOK_GETPEERNAME6] = skel->progs.cbpf_getpeername6,
 	};
 	return progs[hook];
 }
@@ -196,6 +214,9 @@ static int load_and_pin(struct cbpf_store *s, const char **what)
 		if (err)
 			goto out;
 	}
+	unlink(REPORT_PIN);
+	if ((err = bpf_program__pin(skel->progs.cbpf_report, REPORT_PIN)))
+		goto out;
 	err = open_pinned(s);
 out:
 	claude_bpf__destroy(skel);
@@ -348,6 +369,7 @@ int cbpf_store_remove_if_unused(struct cbpf_store *s)
 		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/progs/%s", hooks[h].name);
 		unlink(path);
 	}
+	unlink(REPORT_PIN);
 	for (size_t i = 0; i < N_MAPS; i++) {
 		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/%s", map_names[i]);
 		unlink(path);

@@ -16,8 +16,9 @@
 
 struct cbpf_store {
 	int policies_fd, rules_fd, exact_fd, hostnames_fd, counters_fd, settings_fd;
-	int events_fd, event_limit_fd, decisions_fd, policy_hints_fd;
+	int events_fd, event_limit_fd, decisions_fd, policy_hints_fd, dns_redirects_fd;
 	int prog_fd[CBPF_HOOK__COUNT];
+	int report_fd;                  /* program "report" (struct cbpf_dns_event) */
 	struct cbpf_config *settings;   /* the settings map, mmapped */
 };
 

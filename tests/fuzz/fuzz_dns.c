@@ -1,6 +1,8 @@
 /* libFuzzer target: DNS messages read as a query, refused, matched against
  * an answer, their addresses taken and their SVCB address hints stripped;
- * the input's text as an allowed-name pattern too. */
+ * the input's text as an allowed-name pattern too; the input split into a
+ * query and an upstream's answer as the forwarder prepares it; the input
+ * as a DNS-over-TCP stream. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,7 @@ static void query(const uint8_t *data, size_t size)
 
 	if (cbpf_dns_query_parse(data, size, &q) == 0 && strlen(q.name) >= sizeof(q.name))
 		abort();
-	rc = cbpf_dns_refuse(data, size, out, sizeof(out), &outlen);
+	rc = cbpf_dns_reply_error(data, size, LDNS_RCODE_REFUSED, out, sizeof(out), &outlen);
 	if (rc == 0 && (outlen > sizeof(out) || !cbpf_dns_answer_matches(data, size, out, outlen)))
 		abort();
 	if (rc && rc != -EBADMSG)
@@ -90,8 +92,49 @@ static void strip(const uint8_t *data, size_t size)
 		abort();
 }
 
+/* The first byte says where the query ends and the answer starts. */
+static void prepare(const uint8_t *data, size_t size)
+{
+	static uint8_t answer[65536];
+	struct cbpf_dns_query q;
+	struct cbpf_dns_addr a[8];
+	size_t split, outlen = 0, n = 99;
+	int rc;
+
+	if (size < 2)
+		return;
+	split = 1 + data[0] % (size - 1);
+	if (cbpf_dns_query_parse(data + 1, split - 1, &q))
+		return;
+	memcpy(answer, data + split, size - split);
+	rc = cbpf_dns_answer_prepare(data + 1, split - 1, q.name, answer, size - split, out,
+				     sizeof(out), &outlen, a, 8, &n);
+	if (rc == 0 && (outlen > sizeof(out) || n > 8 ||
+			!cbpf_dns_answer_matches(data + 1, split - 1, answer, size - split)))
+		abort();
+	if (rc == -E2BIG && n != 0)
+		abort();
+}
+
+/* Messages taken from a stream never run past it. */
+static void tcp_stream(const uint8_t *data, size_t size)
+{
+	size_t off = 0, mlen;
+	int rc;
+
+	while ((rc = cbpf_dns_tcp_next(data + off, size - off, 4096, &mlen)) == 1) {
+		if (mlen > 4096 || off + 2 + mlen > size)
+			abort();
+		off += 2 + mlen;
+	}
+	if (rc == -EMSGSIZE && mlen <= 4096)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	prepare(data, size);
+	tcp_stream(data, size);
 	names(data, size);
 	query(data, size);
 	answer(data, size);

@@ -228,7 +228,7 @@ static void test_query_long_name(void **state)
 	*t = '\0';
 	wire(message(text, LDNS_RR_TYPE_A, 9, false), &m);
 	assert_int_equal(cbpf_dns_query_parse(m.b, m.n, &q), -EBADMSG);
-	assert_int_equal(cbpf_dns_refuse(m.b, m.n, out, sizeof(out), &outlen), 0);
+	assert_int_equal(cbpf_dns_reply_error(m.b, m.n, LDNS_RCODE_REFUSED, out, sizeof(out), &outlen), 0);
 }
 
 /* --------------------------------------------------------------- refusals */
@@ -245,7 +245,7 @@ static void test_refuse(void **state)
 	p = message("Api.Example.COM.", LDNS_RR_TYPE_HTTPS, 0xbeef, false);
 	ldns_pkt_set_edns_udp_size(p, 1232);
 	wire(p, &m);
-	assert_int_equal(cbpf_dns_refuse(m.b, m.n, out, sizeof(out), &outlen), 0);
+	assert_int_equal(cbpf_dns_reply_error(m.b, m.n, LDNS_RCODE_REFUSED, out, sizeof(out), &outlen), 0);
 	r = reparse(out, outlen);
 	assert_int_equal(ldns_pkt_id(r), 0xbeef);
 	assert_true(ldns_pkt_qr(r));
@@ -267,15 +267,15 @@ static void test_refuse(void **state)
 	p = message("example.com.", LDNS_RR_TYPE_A, 5, false);
 	ldns_pkt_set_rd(p, false);
 	wire(p, &m);
-	assert_int_equal(cbpf_dns_refuse(m.b, m.n, out, sizeof(out), &outlen), 0);
+	assert_int_equal(cbpf_dns_reply_error(m.b, m.n, LDNS_RCODE_REFUSED, out, sizeof(out), &outlen), 0);
 	r = reparse(out, outlen);
 	assert_false(ldns_pkt_rd(r));
 	ldns_pkt_free(r);
 
-	assert_int_equal(cbpf_dns_refuse(m.b, m.n, out, outlen - 1, &outlen), -ENOSPC);
-	assert_int_equal(cbpf_dns_refuse(m.b, m.n - 1, out, sizeof(out), &outlen), -EBADMSG);
+	assert_int_equal(cbpf_dns_reply_error(m.b, m.n, LDNS_RCODE_REFUSED, out, outlen - 1, &outlen), -ENOSPC);
+	assert_int_equal(cbpf_dns_reply_error(m.b, m.n - 1, LDNS_RCODE_REFUSED, out, sizeof(out), &outlen), -EBADMSG);
 	wire(message("example.com.", LDNS_RR_TYPE_A, 5, true), &m);
-	assert_int_equal(cbpf_dns_refuse(m.b, m.n, out, sizeof(out), &outlen), -EBADMSG);
+	assert_int_equal(cbpf_dns_reply_error(m.b, m.n, LDNS_RCODE_REFUSED, out, sizeof(out), &outlen), -EBADMSG);
 }
 
 /* ---------------------------------------------------------------- answers */

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "config.h"
 #include "daemon.h"
+#include "dnsfwd.h"
 #include "grants.h"
 #include "internet.h"
 #include "log.h"
@@ -64,19 +65,34 @@ static void print_errors(const struct cbpf_errors *e)
 		cbpf_error("%s", e->msg[i]);
 }
 
-/* Opens CONF and resolves every name (each must answer), unless `resolve`
- * is false (check --no-resolve). Errors are printed; returns 0 or 1.
- * grace_s < 0: the addresses never expire. */
-static int open_source(const char *path, int grace_s, bool resolve,
+/* How open_source treats the names of CONF. */
+enum open_mode {
+	OPEN_PARSE,         /* not resolved (check --no-resolve) */
+	OPEN_RESOLVE,       /* each must answer (direct mode) */
+	OPEN_PREFETCH,      /* answers are a prefetch: the forwarder resolves
+	                     * a name that fails now when the sandbox asks */
+};
+
+/* Opens CONF and resolves its names as `mode` says. Errors are printed;
+ * returns 0 or 1. grace_s < 0: the addresses never expire. */
+static int open_source(const char *path, int grace_s, enum open_mode mode,
 		       struct cbpf_source *src)
 {
 	struct cbpf_errors errs = {};
 	int err = cbpf_source_open(src, path, &errs);
 
-	if (!err && resolve) {
+	src->dns_forward = mode == OPEN_PREFETCH;
+	if (!err && mode != OPEN_PARSE) {
 		err = cbpf_source_resolve(src, NULL, grace_s, &errs);
-		if (err > 0)
+		if (err > 0 && mode == OPEN_PREFETCH) {
+			for (size_t i = 0; i < errs.n; i++)
+				cbpf_info("warning: %s; the DNS forwarder resolves it when the "
+					  "sandbox asks", errs.msg[i]);
+			cbpf_errors_free(&errs);
+			err = 0;
+		} else if (err > 0) {
 			err = -EINVAL;
+		}
 	}
 	print_errors(&errs);
 	if (err && !errs.n)
@@ -263,6 +279,17 @@ static int delegate(const char *path, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* Direct mode resolves every name ahead of time: a wildcard cannot be. */
+static int check_direct(const struct cbpf_source *src)
+{
+	struct cbpf_errors errs = {};
+	int err = cbpf_conf_check_direct(&src->conf, src->path, &errs);
+
+	print_errors(&errs);
+	cbpf_errors_free(&errs);
+	return err ? 1 : 0;
+}
+
 int cmd_load(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -276,10 +303,19 @@ int cmd_load(int argc, char **argv)
 		{ "no-refresh", no_argument, NULL, 'R' },
 		{ "grace", required_argument, NULL, 'g' },
 		{ "selftest-target", required_argument, NULL, 'T' },
+		{ "dns", required_argument, NULL, 'D' },
+		{ "dns-max", required_argument, NULL, 'X' },
+		{ "dns-bridge", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	const char *name = "default", *parent = NULL, *conf = NULL, *what, *user = NULL;
+	const char *dns_mode = NULL;
+	struct cbpf_dnsfwd *fwd = NULL;
+	struct cbpf_dns_target dns_target;
+	uint32_t bridge4 = htonl(CBPF_PODMAN_BRIDGE4);
+	unsigned long dns_max = CBPF_DNS_LEARNED_DEFAULT;
+	bool forward;
 	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
 	size_t ntargets = 0;
 	struct passwd *pw = NULL;
@@ -299,6 +335,26 @@ int cmd_load(int argc, char **argv)
 		case 'p': parent = optarg; break;
 		case 'F': foreground = true; break;
 		case 'R': no_refresh = true; break;
+		case 'D':
+			if (strcmp(optarg, "forward") && strcmp(optarg, "direct"))
+				return cbpf_usage_error("load", "unknown --dns mode '%s' (forward "
+							"or direct)", optarg);
+			dns_mode = optarg;
+			break;
+		case 'X':
+			errno = 0;
+			dns_max = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || dns_max < 1 || dns_max > 1000000)
+				return cbpf_usage_error("load", "invalid --dns-max '%s': a count, "
+							"1..1000000", optarg);
+			break;
+		case 'B':
+			if (!strcmp(optarg, "none"))
+				bridge4 = 0;
+			else if (inet_pton(AF_INET, optarg, &bridge4) != 1 || !bridge4)
+				return cbpf_usage_error("load", "invalid --dns-bridge '%s': an IPv4 "
+							"address, or none", optarg);
+			break;
 		case 'T':
 			if (cbpf_leak_add_target(targets, &ntargets, optarg))
 				return cbpf_usage_error("load", "invalid --selftest-target '%s': at "
@@ -333,6 +389,8 @@ int cmd_load(int argc, char **argv)
 			       "                      [--cgroup-manager cgroupfs|systemd|podman] [--user USER]\n"
 			       "                      [--foreground | --no-refresh] [--grace SECONDS]\n"
 			       "                      [--selftest-target ADDR]...\n"
+			       "                      [--dns forward|direct] [--dns-max N]\n"
+			       "                      [--dns-bridge ADDR|none]\n"
 			       "                      (CONF | --internet | --none)\n"
 			       "--cgroup-manager: how podman places containers (default cgroupfs;\n"
 			       "  podman: ask this machine's rootful podman, as the service does)\n"
@@ -341,8 +399,17 @@ int cmd_load(int argc, char **argv)
 			       "--no-refresh: resolve once, the addresses never expire; with\n"
 			       "  --internet, the host's addresses stay as they are now\n"
 			       "--grace: how long a resolved address outlives its TTL (default %d)\n"
-			       "--selftest-target ADDR: where the selftest of --user aims\n",
-			       CBPF_DEFAULT_GRACE_S);
+			       "--selftest-target ADDR: where the selftest of --user aims\n"
+			       "--dns forward: the sandbox's DNS goes to the policy's forwarder,\n"
+			       "  which answers only the file's names and allows what it answers\n"
+			       "  (the default for CONF; direct with --user, --internet, --none)\n"
+			       "--dns direct: names resolved ahead of time; DNS goes to the\n"
+			       "  file's resolvers\n"
+			       "--dns-max N: learned addresses the forwarder may hold (default %d)\n"
+			       "--dns-bridge ADDR: where containers reach the forwarder (default\n"
+			       "  %s, podman's bridge; none: DNS from containers is denied)\n",
+			       CBPF_DEFAULT_GRACE_S, CBPF_DNS_LEARNED_DEFAULT,
+			       CBPF_PODMAN_BRIDGE4_TEXT);
 			return 0;
 		default:
 			return cbpf_usage_error("load", "invalid option");
@@ -356,6 +423,13 @@ int cmd_load(int argc, char **argv)
 		return cbpf_usage_error("load", "give exactly one of CONF, --internet, --none");
 	if (foreground && no_refresh)
 		return cbpf_usage_error("load", "--foreground and --no-refresh exclude each other");
+	/* The forwarder lives in the policy's background process, and rootless
+	 * containers cannot reach it yet. */
+	if (dns_mode && !strcmp(dns_mode, "forward") && (!conf || no_refresh || user))
+		return cbpf_usage_error("load", "--dns forward needs CONF and the policy's "
+					"background process (not --no-refresh, --user, "
+					"--internet or --none)");
+	forward = conf && !no_refresh && !user && (!dns_mode || !strcmp(dns_mode, "forward"));
 	if (!cbpf_policy_name_valid(name))
 		return cbpf_usage_error("load", "invalid policy name '%s': use 1 to %d of "
 					"A-Z a-z 0-9 _, not 'lock'", name, CBPF_NAME_MAX - 1);
@@ -384,10 +458,16 @@ int cmd_load(int argc, char **argv)
 	if (cbpf_lock_or_report())
 		return 1;
 
-	if (conf ? open_source(conf, no_refresh ? -1 : grace, true, &src) ||
-		   compile_source(&src, &rs)
+	if (conf ? open_source(conf, no_refresh ? -1 : grace,
+			       forward ? OPEN_PREFETCH : OPEN_RESOLVE, &src) ||
+		   (!forward && check_direct(&src)) || compile_source(&src, &rs)
 		 : builtin_ruleset(builtin == 'I', &host, &rs))
 		goto out;
+	if (forward && ((err = cbpf_dnsfwd_open(&fwd, bridge4, &dns_target)) ||
+			(err = cbpf_dnsfwd_ruleset(fwd, &rs)))) {
+		cbpf_error("cannot open the DNS forwarder's sockets: %s", strerror(-err));
+		goto out;
+	}
 	if (cbpf_cgroup2_mount(mount, sizeof(mount))) {
 		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		goto out;
@@ -436,13 +516,17 @@ int cmd_load(int argc, char **argv)
 	cbpf_store_close(&s);
 	if (rc == 0 && pw)
 		selftest_for_user(name, targets, ntargets);
-	if (rc == 0 && conf && !no_refresh && (foreground || src.nhosts)) {
+	if (rc == 0 && forward)
+		printf("dns: forwarded to %s; only the file's names are answered\n",
+		       cbpf_dnsfwd_listen_text(fwd));
+	if (rc == 0 && conf && !no_refresh && (foreground || src.nhosts || forward)) {
 		struct cbpf_refresher r = {
 			.name = name, .mount = mount, .cgroup = path, .grace_s = grace,
-			.src = src,
+			.src = src, .fwd = fwd, .dns_max = dns_max,
 		};
 
 		memset(&src, 0, sizeof(src));   /* the refresher owns it now */
+		fwd = NULL;
 		fflush(NULL);
 		rc = cbpf_refresher_start(&r, !foreground);
 	} else if (rc == 0 && builtin == 'I' && !no_refresh) {
@@ -450,6 +534,7 @@ int cmd_load(int argc, char **argv)
 		rc = cbpf_internet_watch(name, mount, path, &host, !foreground);
 	}
 out:
+	cbpf_dnsfwd_close(fwd);
 	cbpf_source_free(&src);
 	cbpf_ruleset_free(&rs);
 	return rc;
@@ -647,6 +732,50 @@ struct status_ctx {
 	int rc;
 };
 
+/* The policy's DNS mode, and its forwarder's counts while it runs. */
+static void print_dns(const struct cbpf_policy *p, bool json)
+{
+	bool forward = p->flags & CBPF_POLICY_DNS;
+	struct cbpf_dnsfwd_state st;
+	bool running = forward && cbpf_dnsfwd_state_read(p->name, &st) == 0;
+
+	if (json) {
+		printf(",\"dns\":{\"mode\":\"%s\"", forward ? "forward" : "direct");
+		if (running) {
+			printf(",\"listen\":");
+			cbpf_json_string(stdout, st.listen);
+			printf(",\"queries\":%llu,\"answered\":%llu,\"refused\":%llu,"
+			       "\"failed\":%llu,\"bound_refused\":%llu,\"learned\":%llu,"
+			       "\"max_learned\":%llu,\"release_p50_ns\":%llu,"
+			       "\"release_p99_ns\":%llu",
+			       (unsigned long long)st.queries, (unsigned long long)st.answered,
+			       (unsigned long long)st.refused, (unsigned long long)st.failed,
+			       (unsigned long long)st.bound_refused, (unsigned long long)st.learned,
+			       (unsigned long long)st.max_learned,
+			       (unsigned long long)st.release_p50_ns,
+			       (unsigned long long)st.release_p99_ns);
+		}
+		printf(",\"forwarder_running\":%s}", running ? "true" : "false");
+		return;
+	}
+	if (!forward) {
+		printf("  dns:      direct (to the file's resolvers)\n");
+		return;
+	}
+	if (!running) {
+		printf("  dns:      forward, forwarder NOT RUNNING: DNS from the sandbox fails\n");
+		return;
+	}
+	printf("  dns:      forward to %s\n            %llu queries: %llu answered, %llu refused, "
+	       "%llu failed; %llu of at most %llu addresses learned\n", st.listen,
+	       (unsigned long long)st.queries, (unsigned long long)st.answered,
+	       (unsigned long long)st.refused, (unsigned long long)st.failed,
+	       (unsigned long long)st.learned, (unsigned long long)st.max_learned);
+	if (st.bound_refused)
+		printf("            %llu answers REFUSED at the bound (--dns-max)\n",
+		       (unsigned long long)st.bound_refused);
+}
+
 static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 {
 	struct status_ctx *ctx = arg;
@@ -694,6 +823,7 @@ static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 			printf("%s\"%s\":%llu", r ? "," : "", cbpf_reason_name(r),
 			       (unsigned long long)counts[r]);
 		printf("}");
+		print_dns(p, true);
 		print_refresher(p->name, true);
 		print_grants(p->name, true);
 		printf("}");
@@ -713,6 +843,7 @@ static int show_policy(uint64_t cg, const struct cbpf_policy *p, void *arg)
 			if (counts[r])
 				printf(" %s %llu", cbpf_reason_name(r), (unsigned long long)counts[r]);
 		printf("\n");
+		print_dns(p, false);
 		print_refresher(p->name, false);
 		print_grants(p->name, false);
 	}
@@ -824,7 +955,7 @@ int cmd_check(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return cbpf_usage_error("check", "give one CONF file");
-	rc = open_source(argv[optind], -1, resolve, &src);
+	rc = open_source(argv[optind], -1, resolve ? OPEN_RESOLVE : OPEN_PARSE, &src);
 	if (!rc && !resolve && (rc = cbpf_source_compile_literal(&src, &rs)))
 		cbpf_error("cannot compile '%s': %s", src.path, strerror(-rc));
 	else if (!rc && resolve)

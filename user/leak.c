@@ -43,6 +43,7 @@
 #include "leak.h"
 
 #define ANSWER_WAIT_MS 300
+#define DNS_WAIT_MS    2000   /* a forwarder's answer */
 
 static const char *const route_names[CBPF_LEAK__COUNT] = {
 	[CBPF_LEAK_TCP] = "tcp",
@@ -345,6 +346,8 @@ int cbpf_leak_plan(const struct cbpf_leak_plan_in *in, struct cbpf_leak_row *row
 				continue;
 			}
 			r = add_row(&p, route, tg, port);
+			if (r && port == 53)
+				r->dns_forwarded = in->dns_forward;
 			if (r && route == CBPF_LEAK_CGROUP_TCP && !in->nested_cgroup)
 				untested(r, "no cgroup below the probe's to join");
 		}
@@ -418,6 +421,16 @@ enum cbpf_leak_outcome cbpf_leak_classify(enum cbpf_leak_route route,
 		       CBPF_LEAK_UNTESTED;
 	}
 	return CBPF_LEAK_UNTESTED;
+}
+
+enum cbpf_leak_outcome cbpf_leak_classify_forwarded(int counted, bool refused)
+{
+	/* The dns_name count of the forwarder's refusal: it went there. The
+	 * target would have had to answer REFUSED for the same name to pass
+	 * for it without the counters. */
+	if (counted >= 0)
+		return counted ? CBPF_LEAK_BLOCKED : CBPF_LEAK_LEAKED;
+	return refused ? CBPF_LEAK_BLOCKED : CBPF_LEAK_LEAKED;
 }
 
 /* ---------------------------------------------------------------- attempts */
@@ -543,6 +556,17 @@ static bool wait_answer(int fd, int *err)
 	return true;
 }
 
+/* A connect under way: true once it is done, *err its result. */
+static bool wait_connected(int fd, int *err)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(*err);
+
+	if (poll(&pfd, 1, ANSWER_WAIT_MS) <= 0)
+		return false;
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &len) == 0;
+}
+
 static void try_tcp(struct cbpf_leak_row *r, struct attempt *a, bool fastopen)
 {
 	struct sockaddr_storage ss;
@@ -621,6 +645,54 @@ static void try_udp(struct cbpf_leak_row *r, struct attempt *a, bool connected)
 	close(fd);
 }
 
+/* A DNS row of a policy with a forwarder: the query is sent (over TCP with
+ * its length first), and its answer waited for. */
+static void try_dns_forwarded(struct cbpf_leak_row *r, struct attempt *a, bool tcp)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = to_sockaddr(&r->t, r->port, &ss);
+	uint8_t q[2 + 64], ans[512];
+	size_t n = dns_query(q + 2);
+	struct pollfd pfd = { .events = POLLIN };
+	const char *reason, *call = tcp ? "connect, query" : "sendto";
+	bool refused = false;
+	ssize_t got = -1;
+	int fd, err = 0, counted;
+
+	q[0] = (uint8_t)(n >> 8);
+	q[1] = (uint8_t)n;
+	if ((fd = open_sock(r, a, r->t.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0)) < 0)
+		return;
+	pfd.fd = fd;
+	if (tcp) {
+		if (connect(fd, (struct sockaddr *)&ss, len) && errno != EINPROGRESS)
+			err = errno;
+		else if (!wait_connected(fd, &err))
+			err = ETIMEDOUT;
+		if (!err && send(fd, q, n + 2, MSG_NOSIGNAL) < 0)
+			err = errno;
+	} else if (sendto(fd, q + 2, n, 0, (struct sockaddr *)&ss, len) < 0) {
+		err = errno;
+	}
+	if (!err && poll(&pfd, 1, DNS_WAIT_MS) > 0)
+		got = recv(fd, ans, sizeof(ans), 0);
+	if (tcp && got >= 2) {              /* the length first */
+		memmove(ans, ans + 2, (size_t)got - 2);
+		got -= 2;
+	}
+	/* Its id, an answer, REFUSED. */
+	refused = got >= 12 && ans[0] == q[2] && ans[1] == q[3] && (ans[2] & 0x80) &&
+		  (ans[3] & 0x0f) == 5;
+	close(fd);
+	counted = attempt_counted(a, &reason);
+	r->outcome = err == EPERM && counted > 0 ? CBPF_LEAK_BLOCKED :
+		     cbpf_leak_classify_forwarded(counted, refused);
+	snprintf(r->how, sizeof(r->how), "%s: %s; %s%s%s%s", call, err_name(err),
+		 refused ? "REFUSED by the policy's forwarder" :
+		 got >= 0 ? "answered, not by the forwarder" : "no answer",
+		 reason ? " (" : "", reason ? reason : "", reason ? ")" : "");
+}
+
 uint16_t cbpf_inet_csum(const void *data, size_t len)
 {
 	const uint8_t *p = data;
@@ -696,9 +768,19 @@ static void attempt(struct cbpf_leak_row *r, const struct cbpf_leak_ctx *ctx)
 
 	attempt_begin(&a, ctx);
 	switch (r->route) {
+	case CBPF_LEAK_DNS_TCP:
+	case CBPF_LEAK_DNS_UDP:
+		if (r->dns_forwarded) {
+			try_dns_forwarded(r, &a, r->route == CBPF_LEAK_DNS_TCP);
+			break;
+		}
+		if (r->route == CBPF_LEAK_DNS_UDP)
+			try_udp(r, &a, false);
+		else
+			try_tcp(r, &a, false);
+		break;
 	case CBPF_LEAK_TCP:
 	case CBPF_LEAK_TCP_V4MAPPED:
-	case CBPF_LEAK_DNS_TCP:
 	case CBPF_LEAK_NETNS_TCP:
 	case CBPF_LEAK_CGROUP_TCP:
 	case CBPF_LEAK_LOOPBACK_TCP:
@@ -714,7 +796,6 @@ static void attempt(struct cbpf_leak_row *r, const struct cbpf_leak_ctx *ctx)
 		try_tcp(r, &a, true);
 		break;
 	case CBPF_LEAK_UDP_SENDTO:
-	case CBPF_LEAK_DNS_UDP:
 	case CBPF_LEAK_NETNS_UDP:
 		try_udp(r, &a, false);
 		break;

@@ -65,6 +65,7 @@ struct cbpf_leak_row {
 	uint16_t port;              /* host order, 0: none */
 	uint8_t proto;              /* CBPF_PROTO_TCP/UDP of the other-port row */
 	int sock_family;            /* the family of a socket-family row */
+	bool dns_forwarded;         /* a DNS row of a policy with a forwarder */
 	enum cbpf_leak_outcome outcome;
 	bool planned_untested;      /* decided when planned: not attempted */
 	char how[192];              /* what the kernel said, or why untested */
@@ -82,6 +83,11 @@ struct cbpf_leak_plan_in {
 	const char *other_why;      /* !other_port_found: why the row is skipped */
 	bool loopback_allowed[2];   /* the policy names 127.0.0.1, ::1 on `port` */
 	bool nested_cgroup;         /* a cgroup below the probe's is available */
+	/* The policy sends DNS to its forwarder (CBPF_POLICY_DNS): a DNS row
+	 * asks for a name no policy allows and is blocked when the
+	 * forwarder refused it (its dns_name count, or without the counters
+	 * its REFUSED answer), never the target. */
+	bool dns_forward;
 };
 
 /* Parses an IPv4 or IPv6 literal (v4-mapped IPv6 kept as IPv6). Returns 0
@@ -100,6 +106,11 @@ int cbpf_leak_plan(const struct cbpf_leak_plan_in *in, struct cbpf_leak_row *row
 enum cbpf_leak_outcome cbpf_leak_classify(enum cbpf_leak_route route,
 					  enum cbpf_leak_stage stage, int err,
 					  bool answered, int counted);
+
+/* The verdict of a forwarded DNS row: counted as the other rows; refused:
+ * the answer came back REFUSED (the forwarder's own, for the name the row
+ * asks, which no policy allows). */
+enum cbpf_leak_outcome cbpf_leak_classify_forwarded(int counted, bool refused);
 
 /* Runs every row not planned untested, filling outcome and how. */
 struct cbpf_leak_ctx {

@@ -173,6 +173,10 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 	 * the host's loopback services, and let it see its own cgroup path),
 	 * the capabilities, the system-call filter, no new privileges. */
 	TRY(cbpf_argv_add(a, r->no_internet ? "--network=none" : "--network=private"));
+	/* The redirect sends any resolver's port 53 to the forwarder; naming
+	 * it in resolv.conf spares clients a resolver they cannot have. */
+	if (r->dns && !r->no_internet)
+		TRY(addf(a, "--dns=%s", r->dns));
 	TRY(cbpf_argv_add(a, "--cgroupns=private"));
 	TRY(cbpf_argv_add(a, "--cap-drop=all"));
 	TRY(cbpf_argv_add(a, "--cap-add=" CBPF_PODMAN_CAPS));

@@ -18,6 +18,8 @@ struct cbpf_run {
 	const char *cgroup_parent;  /* podman's --cgroup-parent; NULL: none */
 	const char *seccomp;        /* the profile (seccomp_filter.h), a path */
 	bool no_internet;           /* --network=none */
+	const char *dns;            /* --dns: the policy's forwarder on podman's
+	                             * bridge, or NULL (podman's default) */
 	bool shell;                 /* bash instead of claude */
 	bool tty;                   /* stdin and stdout are terminals: -t */
 	bool rootless;              /* podman runs rootless: --userns=keep-id */

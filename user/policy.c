@@ -433,7 +433,7 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		      const char *path, const struct cbpf_ruleset *rs,
 		      const char **what)
 {
-	struct cbpf_policy old = {}, p = { .flags = rs->flags };
+	struct cbpf_policy old = {}, p = { .flags = rs->flags, .dns = rs->dns };
 	bool replacing, created, prefixes;
 	uint64_t other_cg;
 	struct stat st;

@@ -110,13 +110,26 @@ static int sync_rules(struct cbpf_store *s, const struct cbpf_refresher *r, bool
 	return err < 0 ? err : 0;
 }
 
+struct apply_ctx {
+	struct cbpf_store *s;
+	const struct cbpf_refresher *r;
+	const char *what;
+};
+
+static int apply_rules(void *ctx, const struct cbpf_ruleset *rs)
+{
+	struct apply_ctx *a = ctx;
+
+	return cbpf_policy_apply(a->s, a->r->name, a->r->mount, a->r->cgroup, rs, &a->what);
+}
+
 /* SIGHUP: the file again, whole or not at all. */
 static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 {
 	struct cbpf_errors errs = {};
 	struct cbpf_ruleset rs = {};
 	struct cbpf_source src;
-	const char *what;
+	struct apply_ctx a = { .s = s, .r = r, .what = "compile the rules" };
 	int err = cbpf_lock_global(100);
 
 	/* Busy for 2 s: a load or unload is at work, likely replacing us. */
@@ -126,15 +139,33 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 		return;
 	}
 	err = cbpf_source_open(&src, r->src.path, &errs);
-
-	if (!err && (err = cbpf_source_resolve(&src, NULL, r->grace_s, &errs)) > 0)
-		err = -EINVAL;
+	src.dns_forward = r->fwd != NULL;
+	/* With a forwarder, a name that does not resolve now is resolved when
+	 * the sandbox asks for it. */
+	if (!err && (err = cbpf_source_resolve(&src, NULL, r->grace_s, &errs)) > 0) {
+		err = r->fwd ? 0 : -EINVAL;
+		if (!err)
+			for (size_t i = 0; i < errs.n; i++)
+				cbpf_info("%s (the DNS forwarder asks again when the sandbox does)",
+					  errs.msg[i]);
+		if (!err)
+			cbpf_errors_free(&errs);
+	}
 	if (!err)
 		err = cbpf_source_compile(&src, &rs);
 	if (!err)
 		err = cbpf_grants_keep(r->name, cbpf_boottime_ns(), &rs);
-	if (!err && (err = cbpf_policy_apply(s, r->name, r->mount, r->cgroup, &rs, &what)))
-		cbpf_errors_add(&errs, "cannot %s: %s", what, cbpf_policy_strerror(err, what));
+	if (!err) {
+		struct cbpf_dnsfwd_policy pol = { .conf = &src.conf,
+						  .hosts = (const char *const *)rs.hosts,
+						  .nhosts = rs.nhosts };
+
+		err = r->fwd ? cbpf_dnsfwd_reload(r->fwd, &pol, &rs, apply_rules, &a)
+			     : apply_rules(&a, &rs);
+		if (err)
+			cbpf_errors_add(&errs, "cannot %s: %s", a.what,
+					cbpf_policy_strerror(err, a.what));
+	}
 	for (size_t i = 0; i < errs.n; i++)
 		cbpf_error("%s", errs.msg[i]);
 	if (err) {
@@ -165,6 +196,19 @@ static void report_skipped(const struct cbpf_refresher *r, size_t i,
 			  "to allow it", r->src.path, r->src.lines[i], r->src.hosts[i], now);
 }
 
+static int start_forwarder(struct cbpf_store *s, const struct cbpf_refresher *r)
+{
+	struct cbpf_dnsfwd_policy pol = { .conf = &r->src.conf, .hosts = r->src.hosts,
+					  .nhosts = r->src.nhosts };
+	struct cbpf_policy p;
+	uint64_t cg;
+	int err = cbpf_store_find_policy(s, r->name, &cg, &p);
+
+	return err ? err : cbpf_dnsfwd_start(r->fwd, r->name, cg, &pol,
+					     (const uint8_t (*)[16])r->src.servers,
+					     r->src.nservers, r->grace_s, r->dns_max);
+}
+
 static int run_loop(void *ctx, int sfd)
 {
 	struct cbpf_refresher *r = ctx;
@@ -183,6 +227,11 @@ static int run_loop(void *ctx, int sfd)
 	if ((err = cbpf_store_open(&s, false, &what))) {
 		cbpf_error("policy '%s': cannot %s: %s", r->name, what, strerror(-err));
 		return 1;
+	}
+	if (r->fwd && (err = start_forwarder(&s, r))) {
+		cbpf_error("policy '%s': cannot start the DNS forwarder: %s", r->name,
+			   strerror(-err));
+		goto out;
 	}
 	cbpf_info("policy '%s': keeping %zu hostnames of '%s' current", r->name,
 		  r->src.nhosts, r->src.path);
@@ -242,7 +291,10 @@ static int run_loop(void *ctx, int sfd)
 		}
 		for (size_t i = 0; i < n; i++)
 			any |= due[i] = next_at[i] <= now;
-		if (!any)
+		sweep = now >= next_sweep;
+		/* The forwarder's expired addresses go with the sweep too, also
+		 * when no name of the file is due. */
+		if (!any && !(r->fwd && sweep))
 			continue;
 		for (size_t i = 0; i < n; i++)
 			if (due[i])
@@ -279,12 +331,13 @@ static int run_loop(void *ctx, int sfd)
 						      BACKOFF_MAX_S) * NS;
 		}
 		cbpf_errors_free(&errs);
-		sweep = now >= next_sweep;
 		if (sync_rules(&s, r, sweep) == 0 && sweep)
 			next_sweep = now + SWEEP_NS;
 		write_hosts_state(r, failures, last_error);
 	}
 out:
+	cbpf_dnsfwd_close(r->fwd);
+	r->fwd = NULL;
 	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", r->name);
 	unlink(path);
 	if (last_error)
@@ -303,6 +356,8 @@ int cbpf_refresher_start(struct cbpf_refresher *r, bool daemon)
 {
 	int rc = cbpf_daemon_run(r->name, "refresher", daemon, run_loop, r);
 
+	cbpf_dnsfwd_close(r->fwd);  /* the caller's copy, when a daemon took it */
+	r->fwd = NULL;
 	cbpf_source_free(&r->src);
 	return rc;
 }

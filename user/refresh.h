@@ -1,10 +1,12 @@
 /* The refresher: one process per policy that keeps its hostnames' addresses
- * current as DNS changes, re-reads the file on SIGHUP and logs denials.
+ * current as DNS changes, re-reads the file on SIGHUP and logs denials; in
+ * forwarder mode it runs the policy's DNS forwarder too.
  * Enforcement never depends on it: it only renews what would expire. */
 #ifndef CBPF_REFRESH_H
 #define CBPF_REFRESH_H
 
 #include <stdbool.h>
+#include "dnsfwd.h"
 #include "source.h"
 
 struct cbpf_refresher {
@@ -13,6 +15,9 @@ struct cbpf_refresher {
 	const char *cgroup;         /* enforcement cgroup, absolute */
 	int grace_s;
 	struct cbpf_source src;     /* taken over: resolved, already applied */
+	struct cbpf_dnsfwd *fwd;    /* taken over: the policy's DNS forwarder,
+	                             * or NULL (direct mode) */
+	size_t dns_max;             /* learned addresses it may hold */
 };
 
 /* Runs until SIGTERM or SIGINT (exit status 0) or until it cannot go on

@@ -147,8 +147,9 @@ static void on_aaaa(void *arg, int status, int timeouts, unsigned char *abuf, in
 	on_answer(arg, status, timeouts, abuf, alen, ns_t_aaaa);
 }
 
-static int set_servers(ares_channel ch, const uint8_t (*servers)[16], size_t n)
+int cbpf_ares_set_servers(void *channel, const uint8_t (*servers)[16], size_t n)
 {
+	ares_channel ch = channel;
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	struct ares_addr_node *nodes = calloc(n ? n : 1, sizeof(*nodes));
 	int rc;
@@ -240,7 +241,7 @@ int cbpf_resolve_all(const char *path, const char *const *hosts,
 		free(q);
 		return -ENOMEM;
 	}
-	if (set_servers(ch, servers, nservers) != ARES_SUCCESS) {
+	if (cbpf_ares_set_servers(ch, servers, nservers) != ARES_SUCCESS) {
 		rc = -ENOMEM;
 		goto out;
 	}

@@ -25,4 +25,9 @@ int cbpf_resolve_all(const char *path, const char *const *hosts,
 
 void cbpf_resolved_free(struct cbpf_resolved *res, size_t n);
 
+/* Makes `servers` (v4-mapped or IPv6, port 53) the name servers of a
+ * c-ares channel (an ares_channel, passed as void * so this header needs
+ * no c-ares). Returns an ARES_* status. */
+int cbpf_ares_set_servers(void *channel, const uint8_t (*servers)[16], size_t n);
+
 #endif

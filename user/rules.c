@@ -80,8 +80,13 @@ static int add_dns(struct cbpf_ruleset *rs, const uint8_t addr[16])
 	return add(rs, CBPF_ACTION_ALLOW, addr, 128, 53, CBPF_CONF_BOTH, 0, 0);
 }
 
-/* The 1-based index of `name` in rs->hosts, added if new. */
-static int host_index(struct cbpf_ruleset *rs, const char *name, uint32_t *idx)
+int cbpf_rules_host_addr(struct cbpf_ruleset *rs, const struct cbpf_conf_entry *e,
+			 const uint8_t addr[16], uint32_t host, uint64_t expires_ns)
+{
+	return add(rs, e->action, addr, 128, e->port, e->proto, host, expires_ns);
+}
+
+int cbpf_ruleset_host(struct cbpf_ruleset *rs, const char *name, uint32_t *idx)
 {
 	char **h;
 
@@ -186,13 +191,15 @@ int cbpf_rules_compile(const struct cbpf_conf *conf,
 		if (e->wildcard)
 			continue;
 		/* The loader reports resolution failures; reaching here without
-		 * addresses is its bug, not a reason to allow nothing silently. */
+		 * an answer is its bug, not a reason to allow nothing silently.
+		 * An answer of no addresses is a name the DNS forwarder answers
+		 * later (direct mode refuses a file with one). */
 		rv = find_resolved(res, nres, e->host);
-		if (!rv || !rv->n) {
+		if (!rv) {
 			r = -ENOENT;
 			break;
 		}
-		r = host_index(out, e->host, &h);
+		r = cbpf_ruleset_host(out, e->host, &h);
 		for (size_t j = 0; j < rv->n && !r; j++)
 			if (!cbpf_answer_skipped(rv->addrs[j]))
 				r = add(out, e->action, rv->addrs[j], 128, e->port,

@@ -19,6 +19,7 @@ struct cbpf_ruleset {
 	uint32_t flags;             /* CBPF_POLICY_* */
 	char **hosts;               /* hosts[i] is host index i + 1 */
 	size_t nhosts;
+	struct cbpf_dns_target dns; /* with CBPF_POLICY_DNS (dnsfwd.h) */
 };
 
 /* Addresses one hostname resolved to. */
@@ -69,6 +70,14 @@ int cbpf_rules_internet(const struct cbpf_prefix *own, size_t nown,
 /* Denies everything: an empty rule set. */
 int cbpf_rules_none(struct cbpf_ruleset *out);
 
+/* The entries host line `e` makes for one address of a name it matches
+ * (its ports and protocols, e->host and e->line unused): attributed to
+ * host index `host`, expiring at `expires_ns`. Appended unsorted. */
+int cbpf_rules_host_addr(struct cbpf_ruleset *rs, const struct cbpf_conf_entry *e,
+			 const uint8_t addr[16], uint32_t host, uint64_t expires_ns);
+/* The 1-based index of hostname `name` in rs->hosts, added if new.
+ * Returns 0 or -ENOMEM. */
+int cbpf_ruleset_host(struct cbpf_ruleset *rs, const char *name, uint32_t *idx);
 /* Appends one entry. Returns 0 or -ENOMEM. */
 int cbpf_ruleset_push(struct cbpf_ruleset *rs, const struct cbpf_rule_entry *e);
 /* Sorts by key bytes and merges entries with the same key (deny wins). */

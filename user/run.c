@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "agent_home.h"
 #include "cgroup.h"
+#include "dnsfwd.h"
 #include "commands.h"
 #include "guard.h"
 #include "log.h"
@@ -345,6 +346,7 @@ int cmd_run(int argc, char **argv)
 	bool dry = false, systemd, skip_selftest = false, allow_writes = false;
 	char agent_home[PATH_MAX], quarantine[PATH_MAX], what[PATH_MAX];
 	struct cbpf_guards guards = { .n = 0 };
+	struct cbpf_dnsfwd_state dns;
 	struct cbpf_argv a;
 	struct passwd *pw;
 	const char *sudo_uid = getenv("SUDO_UID");
@@ -457,6 +459,9 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 		r.cgroup_parent = parent;
+		/* A policy with a forwarder: the container's resolver is it. */
+		if (cbpf_dnsfwd_state_read(name, &dns) == 0 && dns.bridge[0])
+			r.dns = dns.bridge;
 		if (skip_selftest && !dry)
 			fprintf(stderr, "claude-bpf: --skip-selftest: policy '%s' was not "
 				"checked for leaks\n", name);

@@ -99,6 +99,7 @@ int cbpf_selftest_run(const char *name, const struct cbpf_leak_target *targets,
 			cbpf_leak_add_target(in.targets, &in.ntargets, defaults[i]);
 	}
 	cbpf_leak_plan_from_rules(&rs, &in);
+	in.dns_forward = p.flags & CBPF_POLICY_DNS;
 	cbpf_ruleset_free(&rs);
 	n = cbpf_leak_plan(&in, out->rows, CBPF_LEAK_MAX_ROWS);
 	if (n < 0) {

@@ -195,8 +195,12 @@ out:
 
 int cbpf_source_compile(const struct cbpf_source *s, struct cbpf_ruleset *out)
 {
-	return cbpf_rules_compile(&s->conf, s->res, s->nhosts,
-				  (const uint8_t (*)[16])s->servers, s->nservers, out);
+	struct cbpf_conf c = s->conf;
+
+	if (s->dns_forward)
+		c.ndns = 0;
+	return cbpf_rules_compile(&c, s->res, s->nhosts, (const uint8_t (*)[16])s->servers,
+				  s->dns_forward ? 0 : s->nservers, out);
 }
 
 int cbpf_source_compile_literal(const struct cbpf_source *s, struct cbpf_ruleset *out)

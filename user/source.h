@@ -31,6 +31,10 @@ struct cbpf_source {
 	struct cbpf_resolved *res;  /* res[i]: last good answer for hosts[i] */
 	uint64_t *resolved_ns;      /* when res[i] was answered, 0: never */
 	size_t nhosts;
+	/* DNS goes to the policy's forwarder (dnsfwd.h), never straight to
+	 * a resolver: no rule for port 53 of the resolvers is made. Set by
+	 * the loader. */
+	bool dns_forward;
 };
 
 /* The whole text of a file, NUL-terminated; NULL with errno set. */
@@ -53,7 +57,8 @@ int cbpf_source_open(struct cbpf_source *s, const char *path,
 int cbpf_source_resolve(struct cbpf_source *s, const bool *due, int grace_s,
 			struct cbpf_errors *errs);
 
-/* The rules of the file with the current answers. */
+/* The rules of the file with the current answers (a name with none gives
+ * no rule). */
 int cbpf_source_compile(const struct cbpf_source *s, struct cbpf_ruleset *out);
 
 /* The rules of the file's addresses and CIDRs alone: its hostnames give

@@ -147,7 +147,7 @@ cat >"$T/conf/leaky.conf" <<EOF
 $ST_V4:*
 [$ST_V6]:*
 EOF
-if load_policy cbt_leaky "$T/conf/leaky.conf" && st_listeners; then
+if load_policy cbt_leaky --dns direct "$T/conf/leaky.conf" && st_listeners; then
 	run "$CBPF" selftest --policy cbt_leaky "${ST_TARGETS[@]}"
 	problems=""
 	for r in tcp tcp-v4mapped udp-sendto udp-connect tcp-fastopen dns-udp dns-tcp \
@@ -165,6 +165,32 @@ if load_policy cbt_leaky "$T/conf/leaky.conf" && st_listeners; then
 	else
 		pass
 	fi
+fi
+
+start_test "selftest: with the forwarder (the default), the DNS rows of that policy are blocked, and port 53 of the target gets nothing"
+if load_policy cbt_leakyfwd "$T/conf/leaky.conf" && st_listeners; then
+	before=""
+	for a in "$ST_V4" "$ST_V6"; do
+		for proto in tcp udp; do
+			before+="$(grep -c claude-bpf-selftest "${LISTENER_LOG["srv $proto $a 53"]}") "
+		done
+	done
+	run "$CBPF" selftest --policy cbt_leakyfwd "${ST_TARGETS[@]}"
+	after=""
+	for a in "$ST_V4" "$ST_V6"; do
+		for proto in tcp udp; do
+			after+="$(grep -c claude-bpf-selftest "${LISTENER_LOG["srv $proto $a 53"]}") "
+		done
+	done
+	if (($(grep -cE "^dns-(udp|tcp) +[^ ]+ +blocked .*REFUSED by the policy's forwarder \(dns_name\)" <<<"$OUT") != 4)); then
+		fail "expected 4 DNS rows blocked by the forwarder: $OUT"
+	elif [[ $before != "$after" ]]; then
+		fail "port 53 of the targets received the query: $before -> $after"
+	else
+		pass
+	fi
+	run "$CBPF" unload cbt_leakyfwd
+	LOADED_POLICIES=${LOADED_POLICIES/ cbt_leakyfwd / }
 fi
 
 start_test "selftest --json on a leak: result \"leaked\", exit 1"

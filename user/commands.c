@@ -516,9 +516,11 @@ int cmd_load(int argc, char **argv)
 	cbpf_store_close(&s);
 	if (rc == 0 && pw)
 		selftest_for_user(name, targets, ntargets);
-	if (rc == 0 && forward)
+	if (rc == 0 && forward) {
+		cbpf_dnsfwd_publish(fwd, name);
 		printf("dns: forwarded to %s; only the file's names are answered\n",
 		       cbpf_dnsfwd_listen_text(fwd));
+	}
 	if (rc == 0 && conf && !no_refresh && (foreground || src.nhosts || forward)) {
 		struct cbpf_refresher r = {
 			.name = name, .mount = mount, .cgroup = path, .grace_s = grace,
@@ -737,7 +739,9 @@ static void print_dns(const struct cbpf_policy *p, bool json)
 {
 	bool forward = p->flags & CBPF_POLICY_DNS;
 	struct cbpf_dnsfwd_state st;
-	bool running = forward && cbpf_dnsfwd_state_read(p->name, &st) == 0;
+	/* A state file outlives a killed process: the pid file's lock says. */
+	bool running = forward && cbpf_daemon_pid(p->name) > 0 &&
+		       cbpf_dnsfwd_state_read(p->name, &st) == 0;
 
 	if (json) {
 		printf(",\"dns\":{\"mode\":\"%s\"", forward ? "forward" : "direct");

@@ -259,6 +259,14 @@ int cbpf_dnsfwd_open(struct cbpf_dnsfwd **out, uint32_t net4, struct cbpf_dns_ta
 	return 0;
 }
 
+static void write_state(struct cbpf_dnsfwd *f);
+
+void cbpf_dnsfwd_publish(struct cbpf_dnsfwd *f, const char *name)
+{
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	write_state(f);
+}
+
 const char *cbpf_dnsfwd_listen_text(const struct cbpf_dnsfwd *f)
 {
 	return f->listen_text;

@@ -39,6 +39,11 @@ struct cbpf_dnsfwd_policy {
  * with where the programs are to send DNS. Returns 0 or -errno. */
 int cbpf_dnsfwd_open(struct cbpf_dnsfwd **out, uint32_t net4, struct cbpf_dns_target *t);
 
+/* Names the forwarder's policy and writes its state file (counts all 0),
+ * so that `run` finds the forwarder's address as soon as load returns,
+ * before the background process has started. */
+void cbpf_dnsfwd_publish(struct cbpf_dnsfwd *f, const char *name);
+
 /* Where it listens, for messages: "127.0.0.1:PORT [::1]:PORT ...". */
 const char *cbpf_dnsfwd_listen_text(const struct cbpf_dnsfwd *f);
 

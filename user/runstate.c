@@ -125,8 +125,11 @@ int cbpf_runstate_remove(const char *name)
 {
 	char path[256];
 
+	/* A refresher killed outright leaves them. */
 	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", name);
-	unlink(path);   /* a refresher killed outright leaves it */
+	unlink(path);
+	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.dns", name);
+	unlink(path);
 	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s", name);
 	if (unlink(path) && errno != ENOENT)
 		return -errno;

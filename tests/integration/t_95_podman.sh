@@ -752,6 +752,40 @@ if pm_ready && pm_have_run; then
 	fi
 fi
 
+# --- DNS through the policy's forwarder, from a container
+
+# shellcheck source=dnsfwd.sh
+. "$ROOT/tests/integration/dnsfwd.sh"
+
+start_test "run: resolve-then-connect through the policy's forwarder, 100 of 100 each (A and AAAA, UDP and TCP DNS, sent to a foreign resolver); the container's resolver is the forwarder"
+if pm_ready && pm_have_run; then
+	if ! [[ -x $DNSD ]] || ! df_net; then
+		fail "the DNS forwarder's test upstream did not start"
+	else
+		df_conf
+		if load_policy cbt_podfwd --dns-bridge "$PM_V4_GW" "$DF_DIR/fwd.conf"; then
+			PM_POLICIES+=(cbt_podfwd)
+			pm_new_home
+			pm_new_dir
+			RUN_TIMEOUT=120 pm_run "$DIR" --policy cbt_podfwd --image "$PM_IMAGE" --shell -- -c \
+				'grep "^nameserver" /etc/resolv.conf
+				for c in "A udp 8443" "A tcp 8443" "AAAA udp 8444" "AAAA tcp 8444"; do
+					set -- $c
+					probe resolve-connect "$0" cdn.test "$1" "$2" "$3" 100 || exit 1
+				done' "$DF_FOREIGN_V4"
+			if ((RC != 0)) || (($(grep -c "ok 100 of 100" <<<"$OUT") != 4)); then
+				fail "expected ok 100 of 100 four times: $(ran)"
+			elif [[ $OUT != "nameserver $PM_V4_GW"* ]]; then
+				fail "the container's resolv.conf should name the forwarder ($PM_V4_GW): $OUT"
+			else
+				pass
+			fi
+			run "$CBPF" unload cbt_podfwd
+			LOADED_POLICIES=${LOADED_POLICIES/ cbt_podfwd / }
+		fi
+	fi
+fi
+
 start_test "run works while a policy is loaded and refuses after unload"
 if pm_ready && pm_have_run && load_policy cbt_pod2 "$T/conf/main.conf"; then
 	PM_POLICIES+=(cbt_pod2)

@@ -84,6 +84,12 @@ struct view {
 	char **hosts;
 	uint32_t *host_refs;        /* learned addresses of each; file names: 1 more */
 	size_t nhosts, hosts_cap;
+	uint32_t *index;            /* name -> host: open addressing, 0 empty,
+	                             * at most half full */
+	size_t index_cap;
+	uint32_t *spare;            /* hosts whose count fell to 0 (checked
+	                             * again when taken) */
+	size_t nspare, spare_cap;
 };
 
 struct cbpf_dnsfwd {
@@ -327,14 +333,71 @@ static void free_view(struct view *v)
 {
 	cbpf_dns_names_free(&v->names);
 	free(v->pats);
-	v->pats = NULL;
 	for (size_t i = 0; i < v->nhosts; i++)
 		free(v->hosts[i]);
 	free(v->hosts);
 	free(v->host_refs);
-	v->hosts = NULL;
-	v->host_refs = NULL;
-	v->nhosts = v->hosts_cap = 0;
+	free(v->index);
+	free(v->spare);
+	memset(v, 0, sizeof(*v));
+}
+
+static void index_put(struct view *v, uint32_t host)
+{
+	size_t i = hash_bytes(v->hosts[host - 1], strlen(v->hosts[host - 1])) &
+		   (v->index_cap - 1);
+
+	while (v->index[i])
+		i = (i + 1) & (v->index_cap - 1);
+	v->index[i] = host;
+}
+
+/* The index made again for every name (one went, or it grows). */
+static int index_rebuild(struct view *v)
+{
+	size_t cap = 64;
+	uint32_t *ix;
+
+	while (cap < 2 * (v->nhosts + 1))
+		cap *= 2;
+	if (!(ix = calloc(cap, sizeof(*ix))))
+		return -ENOMEM;
+	free(v->index);
+	v->index = ix;
+	v->index_cap = cap;
+	for (size_t i = 0; i < v->nhosts; i++)
+		if (v->hosts[i])
+			index_put(v, (uint32_t)i + 1);
+	return 0;
+}
+
+/* The host index of `name`, 0 when it has none. */
+static uint32_t view_find(const struct view *v, const char *name)
+{
+	size_t i;
+
+	if (!v->index_cap)
+		return 0;
+	for (i = hash_bytes(name, strlen(name)) & (v->index_cap - 1); v->index[i];
+	     i = (i + 1) & (v->index_cap - 1))
+		if (!strcmp(v->hosts[v->index[i] - 1], name))
+			return v->index[i];
+	return 0;
+}
+
+/* A host whose count fell to 0: its index may be given to another name. */
+static void view_spare(struct view *v, uint32_t host)
+{
+	if (v->nspare == v->spare_cap) {
+		size_t cap = v->spare_cap ? 2 * v->spare_cap : 64;
+		uint32_t *sp = realloc(v->spare, cap * sizeof(*sp));
+
+		if (!sp)
+			return;     /* not reused: one index more, no harm */
+		v->spare = sp;
+		v->spare_cap = cap;
+	}
+	v->spare[v->nspare++] = host;
 }
 
 /* The patterns of p's host lines, and its hostnames as the names the
@@ -369,7 +432,7 @@ static int set_view(struct view *v, const struct cbpf_dnsfwd_policy *p)
 		v->host_refs[i] = 1;    /* the file's: never reused */
 		v->nhosts++;
 	}
-	return 0;
+	return index_rebuild(v);
 }
 
 /* Whether `name` is answered: an allow line matches it and no deny line
@@ -387,21 +450,23 @@ static bool name_allowed(const struct view *v, const char *name)
 	return allow;
 }
 
-/* The host index `name`'s rules are attributed to: the file's own, else
- * a free one (a learned name no address holds any more), else a new one.
- * 0 when there is no room. */
+/* The host index `name`'s rules are attributed to: its own, else a spare
+ * one (a learned name no address holds any more), else a new one. 0 when
+ * there is no memory. */
 static uint32_t host_for(struct view *v, const char *name, bool *is_new)
 {
-	size_t free_slot = v->nhosts;
+	uint32_t host = view_find(v, name);
 
 	*is_new = false;
-	for (size_t i = 0; i < v->nhosts; i++) {
-		if (!strcmp(v->hosts[i], name))
-			return (uint32_t)i + 1;
-		if (!v->host_refs[i] && free_slot == v->nhosts)
-			free_slot = i;
+	if (host)
+		return host;
+	while (v->nspare && !host) {
+		uint32_t h = v->spare[--v->nspare];
+
+		if (h <= v->nhosts && !v->host_refs[h - 1])
+			host = h;   /* else counted again since */
 	}
-	if (free_slot == v->nhosts) {
+	if (!host) {
 		if (v->nhosts == v->hosts_cap) {
 			size_t cap = v->hosts_cap ? v->hosts_cap * 2 : 16;
 			char **h = realloc(v->hosts, cap * sizeof(*h));
@@ -417,13 +482,20 @@ static uint32_t host_for(struct view *v, const char *name, bool *is_new)
 		}
 		v->hosts[v->nhosts] = NULL;
 		v->host_refs[v->nhosts] = 0;
-		v->nhosts++;
+		host = (uint32_t)++v->nhosts;
 	}
-	free(v->hosts[free_slot]);
-	if (!(v->hosts[free_slot] = strdup(name)))
+	free(v->hosts[host - 1]);
+	if (!(v->hosts[host - 1] = strdup(name)))
 		return 0;
 	*is_new = true;
-	return (uint32_t)free_slot + 1;
+	/* A reused index drops its old name from the index: made again. */
+	if (2 * (v->nhosts + 1) > v->index_cap || host < v->nhosts) {
+		if (index_rebuild(v))
+			return 0;
+	} else {
+		index_put(v, host);
+	}
+	return host;
 }
 
 /* ------------------------------------------------------ learned table */
@@ -451,8 +523,11 @@ static void tab_purge(struct cbpf_dnsfwd *f, uint64_t now)
 		if (!old[i].used)
 			continue;
 		if (old[i].expires_ns <= now) {
-			if (old[i].host && old[i].host <= f->v.nhosts && f->v.host_refs[old[i].host - 1])
-				f->v.host_refs[old[i].host - 1]--;
+			uint32_t h = old[i].host;
+
+			if (h && h <= f->v.nhosts && f->v.host_refs[h - 1] &&
+			    !--f->v.host_refs[h - 1])
+				view_spare(&f->v, h);
 			continue;
 		}
 		*tab_slot(tab, f->tab_cap, old[i].addr) = old[i];
@@ -496,10 +571,13 @@ static int learn(struct cbpf_dnsfwd *f, const char *name, const struct cbpf_dns_
 	struct cbpf_policy p;
 	uint64_t now = now_ns(), expires[ANSWER_ADDRS];
 	size_t fresh = 0;
-	uint32_t host;
+	uint32_t host = 0;
 	bool is_new, need[ANSWER_ADDRS] = { false }, any = false;
 	int err = 0;
 
+	/* The name's host index if it has one already: an address another
+	 * name taught may lack this name's ports. */
+	host = view_find(&f->v, name);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t ttl = addrs[i].ttl < CBPF_REFRESH_FLOOR_S ? CBPF_REFRESH_FLOOR_S
 								  : addrs[i].ttl;
@@ -509,8 +587,8 @@ static int learn(struct cbpf_dnsfwd *f, const char *name, const struct cbpf_dns_
 			continue;
 		expires[i] = now + ((uint64_t)ttl + (uint64_t)f->grace_s) * NS;
 		l = tab_slot(f->tab, f->tab_cap, addrs[i].addr);
-		/* Written already, for as long: nothing to do. */
-		if (l->used && l->expires_ns >= expires[i])
+		/* Written already for this name, for as long: nothing to do. */
+		if (l->used && host && l->host == host && l->expires_ns >= expires[i])
 			continue;
 		fresh += !l->used;
 		need[i] = any = true;
@@ -527,7 +605,7 @@ static int learn(struct cbpf_dnsfwd *f, const char *name, const struct cbpf_dns_
 	}
 	if (bpf_map_lookup_elem(f->store.policies_fd, &f->cgroup_id, &p))
 		return -errno;
-	if (!(host = host_for(&f->v, name, &is_new)))
+	if (!(host = host_for(&f->v, name, &is_new)))   /* the same, or a new one */
 		return -ENOMEM;
 	if (is_new) {
 		struct cbpf_host_key hk = { .policy = p.id, .host = host };
@@ -567,8 +645,9 @@ static int learn(struct cbpf_dnsfwd *f, const char *name, const struct cbpf_dns_
 			f->nlearned++;
 			f->v.host_refs[host - 1]++;
 		} else if (l->host != host) {
-			if (l->host && l->host <= f->v.nhosts && f->v.host_refs[l->host - 1])
-				f->v.host_refs[l->host - 1]--;
+			if (l->host && l->host <= f->v.nhosts && f->v.host_refs[l->host - 1] &&
+			    !--f->v.host_refs[l->host - 1])
+				view_spare(&f->v, l->host);
 			f->v.host_refs[host - 1]++;
 		}
 		l->host = host;

@@ -685,7 +685,9 @@ static void try_dns_forwarded(struct cbpf_leak_row *r, struct attempt *a, bool t
 		  (ans[3] & 0x0f) == 5;
 	close(fd);
 	counted = attempt_counted(a, &reason);
-	r->outcome = err == EPERM && counted > 0 ? CBPF_LEAK_BLOCKED :
+	/* Refused outright (no forwarder for the socket's family there): a
+	 * denial like any other. */
+	r->outcome = err == EPERM ? (counted ? CBPF_LEAK_BLOCKED : CBPF_LEAK_UNTESTED) :
 		     cbpf_leak_classify_forwarded(counted, refused);
 	snprintf(r->how, sizeof(r->how), "%s: %s; %s%s%s%s", call, err_name(err),
 		 refused ? "REFUSED by the policy's forwarder" :

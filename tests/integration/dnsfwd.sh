@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # The DNS forwarder's test upstream, sourced by t_56_dnsfwd.sh and
-# t_95_podman.sh: tests/tools/dnsd in srv, on 10.231.1.54 and
-# fd42:231:1::54, giving a different address for every query (rotating
+# t_95_podman.sh: tests/tools/dnsd in srv, on 10.231.1.55 and
+# fd42:231:1::55, giving a different address for every query (rotating
 # through 10.231.60.0/24 and fd42:231:60::/64 for cdn.test, .61 for
 # *.wild.test, .62 for the end of alias.test's CNAME chain), and logging
 # every query it receives. srv takes every address of those ranges as its
@@ -9,8 +9,8 @@
 # 8444 (IPv6).
 
 DF_DIR=$T/dnsfwd
-DF_UP_V4=10.231.1.54
-DF_UP_V6=fd42:231:1::54
+DF_UP_V4=10.231.1.55
+DF_UP_V6=fd42:231:1::55
 DF_FOREIGN_V4=10.231.2.11         # serves no DNS: a hard-coded resolver
 DF_FOREIGN_V6=fd42:231:2::11
 DF_DNSD_PID=${DF_DNSD_PID:-}

@@ -83,6 +83,24 @@ if ensure_policy cbt_main && start_monitor cbt_main --json --count 1 --timeout 1
 	fi
 fi
 
+start_test "monitor --json shows the forwarder's refusal of a name: the name, reason dns_name, hook forwarder"
+if ensure_policy cbt_main && start_monitor cbt_main --json --count 1 --timeout 10; then
+	name=m$RANDOM.refused.test
+	sandboxed cbt_main dns 10.231.2.11 "$name" A
+	wait_monitor
+	ev=$(head -n1 "$T/run/mon.out")
+	if [[ $ERR != *"DNS answer code 5"* ]]; then
+		fail "the query should be refused (REFUSED, 5): $(ran)"
+	elif ((MON_RC != 0)); then
+		fail "monitor --count 1 should exit 0 after one event: exit $MON_RC; $(<"$T/run/mon.err") $ev"
+	elif ! jq -e --arg n "$name" '.reason == "dns_name" and .hook == "forwarder" and .host == $n
+		and .proto == "udp" and .address == null and .policy == "cbt_main"' >/dev/null <<<"$ev"; then
+		fail "the event does not name the refused name $name: $ev"
+	else
+		pass
+	fi
+fi
+
 start_test "monitor shows the denied connect as one text line"
 if ensure_policy cbt_main && start_monitor cbt_main --count 1 --timeout 10; then
 	exec_probe_denied cbt_main tcp 10.231.2.11 8080 x

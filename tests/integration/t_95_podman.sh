@@ -18,7 +18,7 @@ if ! pm_preconditions; then
 elif ! pm_setup; then
 	PM_STATE="the podman set-up failed (see its test)"
 	fail "see the messages above"
-elif ! load_policy "$PM_POLICY" "$T/conf/main.conf"; then
+elif ! load_policy "$PM_POLICY" --dns-bridge "$PM_V4_GW" "$T/conf/main.conf"; then
 	PM_STATE="the policy $PM_POLICY did not load (see the set-up test)"
 else
 	PM_POLICIES+=("$PM_POLICY")

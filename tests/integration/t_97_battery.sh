@@ -19,7 +19,7 @@ if ! pm_preconditions; then
 elif ! pm_setup; then
 	PM_STATE="the podman set-up failed (see its test)"
 	fail "see the messages above"
-elif ! load_policy "$PM_POLICY" "$T/conf/main.conf"; then
+elif ! load_policy "$PM_POLICY" --dns-bridge "$PM_V4_GW" "$T/conf/main.conf"; then
 	PM_STATE="the policy $PM_POLICY did not load (see the set-up test)"
 else
 	PM_POLICIES+=("$PM_POLICY")
@@ -111,7 +111,7 @@ if pm_ready && pm_have_run; then
 	e4=$(icmp_echos srv 4)
 	e6=$(icmp_echos srv 6)
 	bt_mark
-	bt_shell 'probe matrix --port "$1" --other 10.231.2.10 8081 --no-loopback "$2" "$3"' \
+	bt_shell 'probe matrix --port "$1" --other 10.231.2.10 8081 --no-loopback --dns-forward "$2" "$3"' \
 		"$BT_PORT" "$BT_V4" "$BT_V6"
 	json=$(grep '^{' <<<"$OUT")
 	printf '%s\n' "$json" >"$T/log/battery-matrix.json"   # kept with KEEP_TMP=1

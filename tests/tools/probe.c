@@ -86,7 +86,7 @@ static void __attribute__((noreturn)) usage(void)
 		"       probe dns SERVER NAME A|AAAA\n"
 		"       probe resolve-connect SERVER NAME A|AAAA udp|tcp PORT COUNT (1: some failed)\n"
 		"       probe listen tcp|udp|sctp ADDR PORT LOGFILE\n"
-		"       probe matrix [--port N] [--other ADDR PORT] [--no-loopback] TARGET...\n"
+		"       probe matrix [--port N] [--other ADDR PORT] [--no-loopback] [--dns-forward] TARGET...\n"
 		"       probe pass-socket ADDR PORT PAYLOAD\n"
 		"       probe stream tcp|udp-sendto|udp-connect ADDR PORT PAYLOAD GOFILE [GOFILE]\n"
 		"       probe bpf\n"
@@ -1058,6 +1058,8 @@ static int cmd_matrix(int argc, char **argv)
 			in.other_port_found = true;
 		} else if (!strcmp(argv[i], "--no-loopback")) {
 			no_loopback = true;
+		} else if (!strcmp(argv[i], "--dns-forward")) {
+			in.dns_forward = true;  /* the policy has a DNS forwarder */
 		} else if (cbpf_leak_add_target(in.targets, &in.ntargets, argv[i])) {
 			usage();
 		}

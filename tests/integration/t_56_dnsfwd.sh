@@ -58,6 +58,23 @@ elif ! df_net; then
 else
 	df_conf
 
+	start_test "check counts a file's wildcards (forward mode); check --dns direct and load --dns direct refuse them with FILE:LINE"
+	run "$CBPF" check "$DF_DIR/fwd.conf"
+	out1=$OUT rc1=$RC
+	run "$CBPF" check --dns direct "$DF_DIR/fwd.conf"
+	err2=$ERR rc2=$RC
+	run "$CBPF" load --name cbt_fwddirect --dns direct "$DF_DIR/fwd.conf"
+	if ((rc1 != 0)) || [[ $out1 != *", 1 wildcards "* ]]; then
+		fail "check should count one wildcard: exit $rc1: $out1"
+	elif ((rc2 != 1)) || [[ $err2 != *"fwd.conf:5: wildcard '*.wild.test' needs the DNS forwarder"* ]]; then
+		fail "check --dns direct should refuse line 5: exit $rc2: $err2"
+	elif ((RC != 1)) || [[ $ERR != *"fwd.conf:5: wildcard"* ]]; then
+		fail "load --dns direct should refuse line 5: $(ran)"
+		run "$CBPF" unload cbt_fwddirect
+	else
+		pass
+	fi
+
 	start_test "load --foreground starts the policy's DNS forwarder"
 	df_start cbt_fwd && pass
 

@@ -21,6 +21,7 @@
 #include <ldns/ldns.h>
 #include "dnsfwd.h"
 #include "dnsmsg.h"
+#include "dnsview.h"
 #include "log.h"
 #include "resolve.h"
 #include "runstate.h"
@@ -33,7 +34,7 @@
 #define CONN_IDLE_NS (10 * NS)
 #define CONN_QUERY_MAX 4096
 #define UDP_BURST    64             /* datagrams read per wakeup and socket */
-#define ANSWER_ADDRS 64             /* addresses one answer may teach */
+#define ANSWER_ADDRS CBPF_DNSVIEW_ANSWER_MAX
 #define STATE_NS     NS             /* the state file, rewritten this often */
 #define SAMPLES      4096           /* answer-to-release times kept */
 #define LOG_REFUSED_NS (NS)         /* refused names logged at most this often */
@@ -60,38 +61,6 @@ struct pending {
 	uint8_t query[];
 };
 
-/* A learned address: open addressing on the address, rebuilt whole when
- * expired ones are dropped (so no tombstones). */
-struct learned {
-	uint8_t addr[16];
-	bool used;
-	uint32_t host;              /* its name: hosts[host - 1] */
-	uint64_t expires_ns;
-};
-
-/* A host line of the file, as the forwarder matches names against it. */
-struct pat {
-	uint8_t action;
-	int port;
-	enum cbpf_conf_proto proto;
-};
-
-/* The policy as the forwarder sees it: the patterns of the host lines, and
- * the names rules are attributed to (index i is host i + 1). */
-struct view {
-	struct cbpf_dns_names names;
-	struct pat *pats;           /* pats[i] goes with names.v[i] */
-	char **hosts;
-	uint32_t *host_refs;        /* learned addresses of each; file names: 1 more */
-	size_t nhosts, hosts_cap;
-	uint32_t *index;            /* name -> host: open addressing, 0 empty,
-	                             * at most half full */
-	size_t index_cap;
-	uint32_t *spare;            /* hosts whose count fell to 0 (checked
-	                             * again when taken) */
-	size_t nspare, spare_cap;
-};
-
 struct cbpf_dnsfwd {
 	/* Sockets: UDP and TCP listeners on each address. */
 	int udp[MAX_LISTEN], tcp[MAX_LISTEN];
@@ -110,10 +79,7 @@ struct cbpf_dnsfwd {
 	struct cbpf_store store;
 	ares_channel udp_ch, tcp_ch;
 
-	struct view v;
-
-	struct learned *tab;
-	size_t tab_cap, nlearned, max_learned;
+	struct cbpf_dnsview view;
 
 	struct conn conns[MAX_CONNS];
 	uint32_t next_serial;
@@ -317,226 +283,6 @@ int cbpf_dnsfwd_ruleset(const struct cbpf_dnsfwd *f, struct cbpf_ruleset *rs)
 	return 0;
 }
 
-/* ------------------------------------------------------- policy view */
-
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
-}
-
-static void free_view(struct view *v)
-{
-	cbpf_dns_names_free(&v->names);
-	free(v->pats);
-	for (size_t i = 0; i < v->nhosts; i++)
-		free(v->hosts[i]);
-	free(v->hosts);
-	free(v->host_refs);
-	free(v->index);
-	free(v->spare);
-	memset(v, 0, sizeof(*v));
-}
-
-static void index_put(struct view *v, uint32_t host)
-{
-	size_t i = hash_bytes(v->hosts[host - 1], strlen(v->hosts[host - 1])) &
-		   (v->index_cap - 1);
-
-	while (v->index[i])
-		i = (i + 1) & (v->index_cap - 1);
-	v->index[i] = host;
-}
-
-/* The index made again for every name (one went, or it grows). */
-static int index_rebuild(struct view *v)
-{
-	size_t cap = 64;
-	uint32_t *ix;
-
-	while (cap < 2 * (v->nhosts + 1))
-		cap *= 2;
-	if (!(ix = calloc(cap, sizeof(*ix))))
-		return -ENOMEM;
-	free(v->index);
-	v->index = ix;
-	v->index_cap = cap;
-	for (size_t i = 0; i < v->nhosts; i++)
-		if (v->hosts[i])
-			index_put(v, (uint32_t)i + 1);
-	return 0;
-}
-
-/* The host index of `name`, 0 when it has none. */
-static uint32_t view_find(const struct view *v, const char *name)
-{
-	size_t i;
-
-	if (!v->index_cap)
-		return 0;
-	for (i = hash_bytes(name, strlen(name)) & (v->index_cap - 1); v->index[i];
-	     i = (i + 1) & (v->index_cap - 1))
-		if (!strcmp(v->hosts[v->index[i] - 1], name))
-			return v->index[i];
-	return 0;
-}
-
-/* A host whose count fell to 0: its index may be given to another name. */
-static void view_spare(struct view *v, uint32_t host)
-{
-	if (v->nspare == v->spare_cap) {
-		size_t cap = v->spare_cap ? 2 * v->spare_cap : 64;
-		uint32_t *sp = realloc(v->spare, cap * sizeof(*sp));
-
-		if (!sp)
-			return;     /* not reused: one index more, no harm */
-		v->spare = sp;
-		v->spare_cap = cap;
-	}
-	v->spare[v->nspare++] = host;
-}
-
-/* The patterns of p's host lines, and its hostnames as the names the
- * rule set's entries are attributed to. */
-static int set_view(struct view *v, const struct cbpf_dnsfwd_policy *p)
-{
-	const struct cbpf_conf *c = p->conf;
-	int err = 0;
-
-	free_view(v);
-	if (!(v->pats = calloc(c->n ? c->n : 1, sizeof(*v->pats))))
-		return -ENOMEM;
-	for (size_t i = 0; i < c->n && !err; i++) {
-		const struct cbpf_conf_entry *e = &c->entries[i];
-		char pattern[CBPF_HOST_MAX + 2];
-
-		if (!e->is_host)
-			continue;
-		snprintf(pattern, sizeof(pattern), "%s%s", e->wildcard ? "*." : "", e->host);
-		v->pats[v->names.n] = (struct pat){ .action = e->action, .port = e->port,
-						    .proto = e->proto };
-		err = cbpf_dns_names_add(&v->names, pattern);
-	}
-	v->hosts_cap = p->nhosts + 16;
-	v->hosts = calloc(v->hosts_cap, sizeof(*v->hosts));
-	v->host_refs = calloc(v->hosts_cap, sizeof(*v->host_refs));
-	if (err || !v->hosts || !v->host_refs)
-		return err ? err : -ENOMEM;
-	for (size_t i = 0; i < p->nhosts; i++) {
-		if (!(v->hosts[i] = strdup(p->hosts[i])))
-			return -ENOMEM;
-		v->host_refs[i] = 1;    /* the file's: never reused */
-		v->nhosts++;
-	}
-	return index_rebuild(v);
-}
-
-/* Whether `name` is answered: an allow line matches it and no deny line
- * does (a deny wins, as it does for addresses). */
-static bool name_allowed(const struct view *v, const char *name)
-{
-	bool allow = false;
-
-	for (size_t i = cbpf_dns_names_find(&v->names, name, 0); i < v->names.n;
-	     i = cbpf_dns_names_find(&v->names, name, i + 1)) {
-		if (v->pats[i].action != CBPF_ACTION_ALLOW)
-			return false;
-		allow = true;
-	}
-	return allow;
-}
-
-/* The host index `name`'s rules are attributed to: its own, else a spare
- * one (a learned name no address holds any more), else a new one. 0 when
- * there is no memory. */
-static uint32_t host_for(struct view *v, const char *name, bool *is_new)
-{
-	uint32_t host = view_find(v, name);
-
-	*is_new = false;
-	if (host)
-		return host;
-	while (v->nspare && !host) {
-		uint32_t h = v->spare[--v->nspare];
-
-		if (h <= v->nhosts && !v->host_refs[h - 1])
-			host = h;   /* else counted again since */
-	}
-	if (!host) {
-		if (v->nhosts == v->hosts_cap) {
-			size_t cap = v->hosts_cap ? v->hosts_cap * 2 : 16;
-			char **h = realloc(v->hosts, cap * sizeof(*h));
-			uint32_t *r;
-
-			if (!h)
-				return 0;
-			v->hosts = h;
-			if (!(r = realloc(v->host_refs, cap * sizeof(*r))))
-				return 0;
-			v->host_refs = r;
-			v->hosts_cap = cap;
-		}
-		v->hosts[v->nhosts] = NULL;
-		v->host_refs[v->nhosts] = 0;
-		host = (uint32_t)++v->nhosts;
-	}
-	free(v->hosts[host - 1]);
-	if (!(v->hosts[host - 1] = strdup(name)))
-		return 0;
-	*is_new = true;
-	/* A reused index drops its old name from the index: made again. */
-	if (2 * (v->nhosts + 1) > v->index_cap || host < v->nhosts) {
-		if (index_rebuild(v))
-			return 0;
-	} else {
-		index_put(v, host);
-	}
-	return host;
-}
-
-/* ------------------------------------------------------ learned table */
-
-static struct learned *tab_slot(struct learned *tab, size_t cap, const uint8_t addr[16])
-{
-	size_t i = hash_bytes(addr, 16) & (cap - 1);
-
-	while (tab[i].used && memcmp(tab[i].addr, addr, 16))
-		i = (i + 1) & (cap - 1);
-	return &tab[i];
-}
-
-/* Drops the learned addresses that have expired, their names' counts
- * with them. */
-static void tab_purge(struct cbpf_dnsfwd *f, uint64_t now)
-{
-	struct learned *old = f->tab;
-	struct learned *tab = f->tab_cap ? calloc(f->tab_cap, sizeof(*tab)) : NULL;
-
-	if (!tab)
-		return;
-	f->nlearned = 0;
-	for (size_t i = 0; i < f->tab_cap; i++) {
-		if (!old[i].used)
-			continue;
-		if (old[i].expires_ns <= now) {
-			uint32_t h = old[i].host;
-
-			if (h && h <= f->v.nhosts && f->v.host_refs[h - 1] &&
-			    !--f->v.host_refs[h - 1])
-				view_spare(&f->v, h);
-			continue;
-		}
-		*tab_slot(tab, f->tab_cap, old[i].addr) = old[i];
-		f->nlearned++;
-	}
-	f->tab = tab;
-	free(old);
-}
-
 /* ---------------------------------------------------------- learning */
 
 static uint64_t now_ns(void)
@@ -561,99 +307,34 @@ static int write_entry(struct cbpf_dnsfwd *f, uint32_t id, struct cbpf_rule_entr
 	return bpf_map_update_elem(fd, &e->key, &e->val, BPF_ANY) ? -errno : 0;
 }
 
-/* Writes the entries of answer `addrs` for `name` into the policy. Returns
- * 0, -ENOSPC when the learned-address bound would be passed (nothing is
- * written), or -errno. */
+/* Writes what an answer for `name` teaches into the policy's current rule
+ * set. Returns 0, or -EACCES, -ENOSPC as cbpf_dnsview_learn, or -errno;
+ * the view counts the addresses once the kernel holds them. */
 static int learn(struct cbpf_dnsfwd *f, const char *name, const struct cbpf_dns_addr *addrs,
 		 size_t n)
 {
-	struct cbpf_ruleset rs = {};
+	struct cbpf_dnsview_lesson l;
 	struct cbpf_policy p;
-	uint64_t now = now_ns(), expires[ANSWER_ADDRS];
-	size_t fresh = 0;
-	uint32_t host = 0;
-	bool is_new, need[ANSWER_ADDRS] = { false }, any = false;
-	int err = 0;
+	int err = cbpf_dnsview_learn(&f->view, name, addrs, n, now_ns(), f->grace_s, &l);
 
-	/* The name's host index if it has one already: an address another
-	 * name taught may lack this name's ports. */
-	host = view_find(&f->v, name);
-	for (size_t i = 0; i < n; i++) {
-		uint32_t ttl = addrs[i].ttl < CBPF_REFRESH_FLOOR_S ? CBPF_REFRESH_FLOOR_S
-								  : addrs[i].ttl;
-		struct learned *l;
-
-		if (cbpf_answer_skipped(addrs[i].addr))
-			continue;
-		expires[i] = now + ((uint64_t)ttl + (uint64_t)f->grace_s) * NS;
-		l = tab_slot(f->tab, f->tab_cap, addrs[i].addr);
-		/* Written already for this name, for as long: nothing to do. */
-		if (l->used && host && l->host == host && l->expires_ns >= expires[i])
-			continue;
-		fresh += !l->used;
-		need[i] = any = true;
-	}
-	if (!any)
-		return 0;
-	/* A reload since the query may have taken the name away. */
-	if (!name_allowed(&f->v, name))
-		return -EACCES;
-	if (f->nlearned + fresh > f->max_learned) {
-		tab_purge(f, now);
-		if (f->nlearned + fresh > f->max_learned)
-			return -ENOSPC;
-	}
+	if (err || !l.rs.n)
+		return err;
 	if (bpf_map_lookup_elem(f->store.policies_fd, &f->cgroup_id, &p))
-		return -errno;
-	if (!(host = host_for(&f->v, name, &is_new)))   /* the same, or a new one */
-		return -ENOMEM;
-	if (is_new) {
-		struct cbpf_host_key hk = { .policy = p.id, .host = host };
+		err = -errno;
+	if (!err && l.new_host) {
+		struct cbpf_host_key hk = { .policy = p.id, .host = l.host };
 		struct cbpf_host h = {};
 
 		snprintf(h.name, sizeof(h.name), "%s", name);
 		if (bpf_map_update_elem(f->store.hostnames_fd, &hk, &h, BPF_ANY))
-			return -errno;
+			err = -errno;
 	}
-	for (size_t i = 0; i < n && !err; i++) {
-		struct cbpf_conf_entry e = { .action = CBPF_ACTION_ALLOW };
-
-		if (!need[i])
-			continue;
-		for (size_t k = cbpf_dns_names_find(&f->v.names, name, 0); k < f->v.names.n && !err;
-		     k = cbpf_dns_names_find(&f->v.names, name, k + 1)) {
-			e.port = f->v.pats[k].port;
-			e.proto = f->v.pats[k].proto;
-			err = cbpf_rules_host_addr(&rs, &e, addrs[i].addr, host, expires[i]);
-		}
-	}
-	for (size_t i = 0; i < rs.n && !err; i++)
-		err = write_entry(f, p.id, &rs.v[i]);
-	cbpf_ruleset_free(&rs);
-	if (err)
-		return err;
-	/* Only now, with the kernel holding them, are they counted. */
-	for (size_t i = 0; i < n; i++) {
-		struct learned *l;
-
-		if (!need[i])
-			continue;
-		l = tab_slot(f->tab, f->tab_cap, addrs[i].addr);
-		if (!l->used) {
-			l->used = true;
-			memcpy(l->addr, addrs[i].addr, 16);
-			f->nlearned++;
-			f->v.host_refs[host - 1]++;
-		} else if (l->host != host) {
-			if (l->host && l->host <= f->v.nhosts && f->v.host_refs[l->host - 1] &&
-			    !--f->v.host_refs[l->host - 1])
-				view_spare(&f->v, l->host);
-			f->v.host_refs[host - 1]++;
-		}
-		l->host = host;
-		l->expires_ns = expires[i];
-	}
-	return 0;
+	for (size_t i = 0; i < l.rs.n && !err; i++)
+		err = write_entry(f, p.id, &l.rs.v[i]);
+	if (!err)
+		cbpf_dnsview_learned(&f->view, addrs, n, &l);
+	cbpf_dnsview_lesson_free(&l);
+	return err;
 }
 
 /* ----------------------------------------------------------- replies */
@@ -738,7 +419,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 		if (!f->bound_logged)
 			cbpf_error("policy '%s': %zu learned addresses, the most it may hold "
 				   "(--dns-max): answers with new ones are refused until some "
-				   "expire", f->name, f->max_learned);
+				   "expire", f->name, f->view.max_learned);
 		f->bound_logged = true;
 		reply_error(f, q, LDNS_RCODE_SERVFAIL);
 	} else if (err) {
@@ -798,7 +479,7 @@ static void on_query(struct cbpf_dnsfwd *f, const uint8_t *msg, size_t len, stru
 	}
 	f->queries++;
 	pthread_mutex_lock(&f->lock);
-	allowed = name_allowed(&f->v, q->q.name);
+	allowed = cbpf_dnsview_allowed(&f->view, q->q.name);
 	pthread_mutex_unlock(&f->lock);
 	if (!allowed) {
 		refused(f, q);
@@ -907,7 +588,7 @@ static void write_state(struct cbpf_dnsfwd *f)
 		 "release_p99_ns %llu\n", f->listen_text, bridge,
 		 (unsigned long long)f->queries, (unsigned long long)f->answered,
 		 (unsigned long long)f->refused, (unsigned long long)f->failed,
-		 (unsigned long long)f->bound_refused, f->nlearned, f->max_learned,
+		 (unsigned long long)f->bound_refused, f->view.nlearned, f->view.max_learned,
 		 (unsigned long long)p50, (unsigned long long)p99);
 	cbpf_runstate_write_file(file, text);
 }
@@ -995,7 +676,7 @@ static void *thread_main(void *arg)
 			ares_process_fd(ch[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 		if ((now = now_ns()) >= f->next_state_ns) {
 			pthread_mutex_lock(&f->lock);
-			tab_purge(f, now);
+			cbpf_dnsview_purge(&f->view, now);
 			pthread_mutex_unlock(&f->lock);
 			write_state(f);
 			f->next_state_ns = now + STATE_NS;
@@ -1036,15 +717,10 @@ int cbpf_dnsfwd_start(struct cbpf_dnsfwd *f, const char *name, uint64_t cgroup_i
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->cgroup_id = cgroup_id;
 	f->grace_s = grace_s;
-	f->max_learned = max_learned;
-	/* At most half full: max_learned live, and one answer's new ones. */
-	for (f->tab_cap = 64; f->tab_cap < 2 * (max_learned + ANSWER_ADDRS); f->tab_cap *= 2)
-		;
 	for (int i = 0; i < MAX_CONNS; i++)
 		f->conns[i].fd = -1;
-	if (!(f->tab = calloc(f->tab_cap, sizeof(*f->tab))))
-		return -ENOMEM;
-	if ((err = set_view(&f->v, p)))
+	if ((err = cbpf_dnsview_init(&f->view, max_learned)) ||
+	    (err = cbpf_dnsview_set(&f->view, p->conf, p->hosts, p->nhosts)))
 		return err;
 	if ((err = cbpf_store_open(&f->store, false, &what)))
 		return err;
@@ -1069,64 +745,13 @@ int cbpf_dnsfwd_reload(struct cbpf_dnsfwd *f, const struct cbpf_dnsfwd_policy *p
 		       struct cbpf_ruleset *rs,
 		       int (*apply)(void *ctx, const struct cbpf_ruleset *rs), void *ctx)
 {
-	struct view old;
-	uint32_t *moved = calloc(f->tab_cap, sizeof(*moved));   /* new host index, 0: goes */
-	uint64_t now = now_ns();
-	int err = moved ? 0 : -ENOMEM;
+	int err;
 
 	pthread_mutex_lock(&f->lock);
-	/* The new view first, to ask it which learned names stay; the old
-	 * one comes back if the rule set is not applied. */
-	old = f->v;
-	memset(&f->v, 0, sizeof(f->v));
+	err = cbpf_dnsfwd_ruleset(f, rs);
 	if (!err)
-		err = set_view(&f->v, p);
-	for (size_t i = 0; i < f->tab_cap && !err; i++) {
-		const struct learned *l = &f->tab[i];
-		const char *name = l->used && l->host && l->host <= old.nhosts ?
-				   old.hosts[l->host - 1] : NULL;
-
-		if (!name || l->expires_ns <= now || !name_allowed(&f->v, name))
-			continue;
-		if ((err = cbpf_ruleset_host(rs, name, &moved[i])))
-			break;
-		for (size_t k = cbpf_dns_names_find(&f->v.names, name, 0); k < f->v.names.n && !err;
-		     k = cbpf_dns_names_find(&f->v.names, name, k + 1)) {
-			struct cbpf_conf_entry e = { .action = CBPF_ACTION_ALLOW,
-						     .port = f->v.pats[k].port,
-						     .proto = f->v.pats[k].proto };
-
-			err = cbpf_rules_host_addr(rs, &e, l->addr, moved[i], l->expires_ns);
-		}
-	}
-	if (!err)
-		err = cbpf_dnsfwd_ruleset(f, rs);
-	if (!err && !(err = apply(ctx, rs))) {
-		/* The names the applied rule set attributes its entries to; a
-		 * learned name that is no longer allowed goes with its
-		 * addresses (the new rule set never had them). */
-		struct cbpf_dnsfwd_policy np = { .conf = p->conf,
-						 .hosts = (const char *const *)rs->hosts,
-						 .nhosts = rs->nhosts };
-
-		err = set_view(&f->v, &np);
-		for (size_t i = 0; i < f->tab_cap; i++) {
-			struct learned *l = &f->tab[i];
-
-			if (!l->used)
-				continue;
-			l->host = moved[i];
-			if (!moved[i])
-				l->expires_ns = 0;
-		}
-		free_view(&old);
-	} else {
-		free_view(&f->v);
-		f->v = old;
-	}
-	tab_purge(f, now);
+		err = cbpf_dnsview_reload(&f->view, p->conf, rs, now_ns(), apply, ctx);
 	pthread_mutex_unlock(&f->lock);
-	free(moved);
 	return err;
 }
 
@@ -1157,8 +782,7 @@ void cbpf_dnsfwd_close(struct cbpf_dnsfwd *f)
 	close_listeners(f);
 	if (f->store.settings)
 		cbpf_store_close(&f->store);
-	free_view(&f->v);
-	free(f->tab);
+	cbpf_dnsview_free(&f->view);
 	free(f);
 }
 

@@ -495,6 +495,14 @@ int cmd_load(int argc, char **argv)
 	}
 	if (open_store_or_report(&s, true))
 		goto out;
+	/* What the forwarder of the policy replaced had learned outlives it
+	 * too (a service restart must not cut the sandbox's connections). */
+	if (forward && (err = cbpf_dnsfwd_keep(&s, name, &src.conf, cbpf_boottime_ns(), &rs))) {
+		cbpf_error("cannot keep what the DNS forwarder of policy '%s' learned: %s", name,
+			   strerror(-err));
+		cbpf_store_close(&s);
+		goto out;
+	}
 	err = cbpf_policy_apply(&s, name, mount, path, &rs, &what);
 	if (err == -EEXIST)
 		cbpf_error("policy '%s' or cgroup '%s' already belongs to another "

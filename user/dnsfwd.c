@@ -23,6 +23,7 @@
 #include "dnsmsg.h"
 #include "dnsview.h"
 #include "log.h"
+#include "policy.h"
 #include "resolve.h"
 #include "runstate.h"
 #include "source.h"
@@ -739,6 +740,44 @@ int cbpf_dnsfwd_start(struct cbpf_dnsfwd *f, const char *name, uint64_t cgroup_i
 	cbpf_info("policy '%s': DNS forwarder on %s, %zu upstream servers", name,
 		  f->listen_text, nservers);
 	return 0;
+}
+
+int cbpf_dnsfwd_keep(struct cbpf_store *s, const char *name, const struct cbpf_conf *conf,
+		     uint64_t now_ns, struct cbpf_ruleset *rs)
+{
+	struct cbpf_ruleset old = { 0 };
+	struct cbpf_dnsview v = { 0 };
+	struct cbpf_policy p;
+	uint64_t cg;
+	int err = cbpf_store_find_policy(s, name, &cg, &p);
+
+	if (err == -ENOENT || (!err && !(p.flags & CBPF_POLICY_DNS)))
+		return 0;
+	if (!err)
+		err = cbpf_policy_read_rules(s, p.id, &old);
+	if (!err)
+		err = cbpf_dnsview_set(&v, conf, NULL, 0);
+	/* A name's entries (grants have none): learned, or resolved. */
+	for (size_t i = 0; i < old.n && !err; i++) {
+		const struct cbpf_rule *r = &old.v[i].val;
+		const char *host;
+		uint32_t idx;
+
+		if (r->action != CBPF_ACTION_ALLOW || !r->host || r->host > old.nhosts ||
+		    r->expires_ns <= now_ns)
+			continue;
+		host = old.hosts[r->host - 1];
+		if (!cbpf_dnsview_allowed(&v, host))
+			continue;
+		if (!(err = cbpf_ruleset_host(rs, host, &idx)))
+			err = cbpf_dnsview_entries(&v, host, old.v[i].key.addr, idx, r->expires_ns,
+						   rs);
+	}
+	if (!err)
+		cbpf_ruleset_finish(rs);
+	cbpf_dnsview_free(&v);
+	cbpf_ruleset_free(&old);
+	return err;
 }
 
 int cbpf_dnsfwd_reload(struct cbpf_dnsfwd *f, const struct cbpf_dnsfwd_policy *p,

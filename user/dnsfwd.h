@@ -52,6 +52,15 @@ const char *cbpf_dnsfwd_listen_text(const struct cbpf_dnsfwd *f);
  * UDP to the forwarder's port). Returns 0 or -ENOMEM. */
 int cbpf_dnsfwd_ruleset(const struct cbpf_dnsfwd *f, struct cbpf_ruleset *rs);
 
+/* What a new load of policy `name` keeps of the one it replaces: the
+ * addresses its forwarder learned that have not expired, for the names the
+ * new file `conf` still allows, with the ports of its lines, added to `rs`
+ * (so a service restart does not cut the sandbox's connections). Nothing
+ * when no policy of that name forwards DNS. Returns 0 or -errno. */
+struct cbpf_store;
+int cbpf_dnsfwd_keep(struct cbpf_store *s, const char *name, const struct cbpf_conf *conf,
+		     uint64_t now_ns, struct cbpf_ruleset *rs);
+
 /* Serves policy `name` (enforcement cgroup `cgroup_id`) in a thread of its
  * own, asking `servers` upstream, until cbpf_dnsfwd_close. Learned
  * addresses expire at answer + max(TTL, CBPF_REFRESH_FLOOR_S) + grace_s;

@@ -193,11 +193,14 @@ bool cbpf_dnsview_allowed(const struct cbpf_dnsview *v, const char *name)
 	return allow;
 }
 
-/* The entries of the lines allowing `name` for one address. */
-static int entries(const struct cbpf_dnsview *v, const char *name, const uint8_t addr[16],
-		   uint32_t host, uint64_t expires_ns, struct cbpf_ruleset *rs)
+int cbpf_dnsview_entries(const struct cbpf_dnsview *v, const char *name,
+			 const uint8_t addr[16], uint32_t host, uint64_t expires_ns,
+			 struct cbpf_ruleset *rs)
 {
 	int err = 0;
+
+	if (!cbpf_dnsview_allowed(v, name))
+		return 0;
 
 	for (size_t k = cbpf_dns_names_find(&v->names, name, 0); k < v->names.n && !err;
 	     k = cbpf_dns_names_find(&v->names, name, k + 1)) {
@@ -302,7 +305,8 @@ int cbpf_dnsview_learn(struct cbpf_dnsview *v, const char *name,
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++)
 		if (l->need[i])
-			err = entries(v, name, a[i].addr, l->host, l->expires_ns[i], &l->rs);
+			err = cbpf_dnsview_entries(v, name, a[i].addr, l->host, l->expires_ns[i],
+						   &l->rs);
 	if (err)
 		cbpf_dnsview_lesson_free(l);
 	return err;
@@ -355,7 +359,8 @@ int cbpf_dnsview_reload(struct cbpf_dnsview *v, const struct cbpf_conf *conf,
 		if (!name || s->expires_ns <= now_ns || !cbpf_dnsview_allowed(&next, name))
 			continue;
 		if (!(err = cbpf_ruleset_host(rs, name, &moved[i])))
-			err = entries(&next, name, s->addr, moved[i], s->expires_ns, rs);
+			err = cbpf_dnsview_entries(&next, name, s->addr, moved[i], s->expires_ns,
+						   rs);
 	}
 	if (!err) {
 		cbpf_ruleset_finish(rs);

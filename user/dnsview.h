@@ -63,6 +63,13 @@ int cbpf_dnsview_set(struct cbpf_dnsview *v, const struct cbpf_conf *conf,
  * it (a deny wins, as it does for addresses). */
 bool cbpf_dnsview_allowed(const struct cbpf_dnsview *v, const char *name);
 
+/* Appends the entries the lines allowing `name` make for `addr`:
+ * attributed to `host`, expiring at `expires_ns`; none when `name` is not
+ * allowed. Returns 0 or -ENOMEM. */
+int cbpf_dnsview_entries(const struct cbpf_dnsview *v, const char *name,
+			 const uint8_t addr[16], uint32_t host, uint64_t expires_ns,
+			 struct cbpf_ruleset *rs);
+
 /* What an answer for a name teaches. */
 struct cbpf_dnsview_lesson {
 	uint32_t host;              /* the name's host index */

@@ -196,17 +196,32 @@ static void report_skipped(const struct cbpf_refresher *r, size_t i,
 			  "to allow it", r->src.path, r->src.lines[i], r->src.hosts[i], now);
 }
 
+/* The forwarder, its names those of the rule set the load applied (the
+ * file's, and what the forwarder before it had learned). */
 static int start_forwarder(struct cbpf_store *s, const struct cbpf_refresher *r)
 {
-	struct cbpf_dnsfwd_policy pol = { .conf = &r->src.conf, .hosts = r->src.hosts,
-					  .nhosts = r->src.nhosts };
+	struct cbpf_dnsfwd_policy pol = { .conf = &r->src.conf };
+	struct cbpf_ruleset rs = { 0 };
 	struct cbpf_policy p;
 	uint64_t cg;
 	int err = cbpf_store_find_policy(s, r->name, &cg, &p);
 
-	return err ? err : cbpf_dnsfwd_start(r->fwd, r->name, cg, &pol,
-					     (const uint8_t (*)[16])r->src.servers,
-					     r->src.nservers, r->grace_s, r->dns_max);
+	if (!err)
+		err = cbpf_policy_read_rules(s, p.id, &rs);
+	pol.hosts = (const char *const *)rs.hosts;
+	pol.nhosts = rs.nhosts;
+	/* The maps name only the hosts some entry has: a file whose last name
+	 * did not resolve has more. */
+	if (rs.nhosts < r->src.nhosts) {
+		pol.hosts = r->src.hosts;
+		pol.nhosts = r->src.nhosts;
+	}
+	if (!err)
+		err = cbpf_dnsfwd_start(r->fwd, r->name, cg, &pol,
+					(const uint8_t (*)[16])r->src.servers, r->src.nservers,
+					r->grace_s, r->dns_max);
+	cbpf_ruleset_free(&rs);
+	return err;
 }
 
 static int run_loop(void *ctx, int sfd)

@@ -12,23 +12,13 @@
 # df_start NAME ARGS...: `load --foreground ARGS... CONF` in the background
 # (its log in $DF_DIR/fg.err), waited for until its forwarder listens.
 df_start() {
-	local name=$1 i
+	local name=$1
+
 	shift
-	: >"$DF_DIR/fg.err"
-	"$CBPF" load --name "$name" --foreground --grace 1 "$@" "$DF_DIR/fwd.conf" \
-		>"$DF_DIR/fg.out" 2>"$DF_DIR/fg.err" {LOCK_FD}>&- &
-	DF_FG_PID=$!
-	BG_PIDS+=("$DF_FG_PID")
-	for ((i = 0; i < 200; i++)); do
-		if grep -q "DNS forwarder on" "$DF_DIR/fg.err"; then
-			LOADED_POLICIES+="$name "
-			return 0
-		fi
-		proc_alive "$DF_FG_PID" || break
-		sleep 0.05
-	done
-	fail "load --foreground --name $name did not start its forwarder: $(<"$DF_DIR/fg.out") $(<"$DF_DIR/fg.err")"
-	return 1
+	start_foreground "$name" "$DF_DIR/fg" "DNS forwarder on" --grace 1 "$@" \
+		"$DF_DIR/fwd.conf" || return 1
+	DF_FG_PID=$FG_PID
+	LOADED_POLICIES+="$name "
 }
 
 # df_upstream_saw TEXT: how many queries with TEXT the upstream logged.
@@ -208,6 +198,25 @@ else
 	elif denied_rose cbt_fwd expired "$expired"; then
 		pass
 	fi
+	start_test "a new load of the policy keeps what its forwarder learned: a learned address stays allowed, under its name"
+	load_policy cbt_fwdkeep --grace 30 "$DF_DIR/fwd.conf" &&
+		sandboxed cbt_fwdkeep dns "$DF_FOREIGN_V4" a.wild.test A && {
+		addr=$OUT
+		if ! load_policy cbt_fwdkeep --grace 30 "$DF_DIR/fwd.conf"; then
+			:
+		elif ! sandboxed cbt_fwdkeep tcp "$addr" 8443 x || ((RC != 0)); then
+			fail "$addr, learned before the new load, should stay allowed: $(ran)"
+		elif status_json cbt_fwdkeep && ! jq -e --arg a "$addr" '.policies[] |
+			select(.name == "cbt_fwdkeep") | .rules[] | select(.address == $a and .host == "a.wild.test")' \
+			>/dev/null <<<"$STATUS"; then
+			fail "no rule for $addr under a.wild.test after the new load: $STATUS"
+		else
+			pass
+		fi
+		run "$CBPF" unload cbt_fwdkeep
+		LOADED_POLICIES=${LOADED_POLICIES/ cbt_fwdkeep / }
+	}
+
 	start_test "the learned-address bound is reached: the forwarder refuses the answer (SERVFAIL) and says so"
 	load_policy cbt_fwdmax --grace 30 --dns-max 3 "$DF_DIR/fwd.conf" && {
 		codes=""

@@ -661,6 +661,26 @@ hup_wait() {
 
 # ---------------------------------------------------------------- policies
 
+# start_foreground NAME LOG READY ARGS...: `claude-bpf load --name NAME
+# --foreground ARGS...` in the background, its output in LOG.out and
+# LOG.err; FG_PID. Waits until its stderr says READY (10 s at most).
+start_foreground() {
+	local name=$1 log=$2 ready=$3 i
+
+	shift 3
+	: >"$log.err"
+	"$CBPF" load --name "$name" --foreground "$@" >"$log.out" 2>"$log.err" {LOCK_FD}>&- &
+	FG_PID=$!
+	BG_PIDS+=("$FG_PID")
+	for ((i = 0; i < 200; i++)); do
+		grep -qF -- "$ready" "$log.err" && return 0
+		proc_alive "$FG_PID" || break
+		sleep 0.05
+	done
+	fail "load --foreground --name $name did not say '$ready' within 10 s: stdout: $(<"$log.out"); stderr: $(<"$log.err")"
+	return 1
+}
+
 # load_policy NAME ARGS...: claude-bpf load --name NAME ARGS...
 load_policy() {
 	local name=$1

@@ -77,19 +77,8 @@ rf_load() {
 # rf_start_fg NAME CONF: `load --foreground` in the background, its stderr
 # in $RF_DIR/fg.err; RF_FG_PID. Waits until it refreshes (10 s at most).
 rf_start_fg() {
-	local i
-	: >"$RF_DIR/fg.err"
-	"$CBPF" load --name "$1" --foreground --grace "$RF_GRACE" "$2" \
-		>"$RF_DIR/fg.out" 2>"$RF_DIR/fg.err" {LOCK_FD}>&- &
-	RF_FG_PID=$!
-	BG_PIDS+=("$RF_FG_PID")
-	for ((i = 0; i < 200; i++)); do
-		grep -q "refresher started" "$RF_DIR/fg.err" && return 0
-		proc_alive "$RF_FG_PID" || break
-		sleep 0.05
-	done
-	fail "load --foreground --name $1 did not start its refresher within 10 s: stdout: $(<"$RF_DIR/fg.out"); stderr: $(<"$RF_DIR/fg.err")"
-	return 1
+	start_foreground "$1" "$RF_DIR/fg" "refresher started" --grace "$RF_GRACE" "$2" || return 1
+	RF_FG_PID=$FG_PID
 }
 
 # rf_stop_fg: SIGTERM to the foreground refresher; RF_FG_RC is its exit

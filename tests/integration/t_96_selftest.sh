@@ -167,21 +167,23 @@ if load_policy cbt_leaky --dns direct "$T/conf/leaky.conf" && st_listeners; then
 	fi
 fi
 
+# st_port53_marks: how many selftest markers each port-53 listener of the
+# targets has received, in one line.
+st_port53_marks() {
+	local a proto
+
+	for a in "$ST_V4" "$ST_V6"; do
+		for proto in tcp udp; do
+			printf '%s ' "$(grep -c claude-bpf-selftest "${LISTENER_LOG["srv $proto $a 53"]}")"
+		done
+	done
+}
+
 start_test "selftest: with the forwarder (the default), the DNS rows of that policy are blocked, and port 53 of the target gets nothing"
 if load_policy cbt_leakyfwd "$T/conf/leaky.conf" && st_listeners; then
-	before=""
-	for a in "$ST_V4" "$ST_V6"; do
-		for proto in tcp udp; do
-			before+="$(grep -c claude-bpf-selftest "${LISTENER_LOG["srv $proto $a 53"]}") "
-		done
-	done
+	before=$(st_port53_marks)
 	run "$CBPF" selftest --policy cbt_leakyfwd "${ST_TARGETS[@]}"
-	after=""
-	for a in "$ST_V4" "$ST_V6"; do
-		for proto in tcp udp; do
-			after+="$(grep -c claude-bpf-selftest "${LISTENER_LOG["srv $proto $a 53"]}") "
-		done
-	done
+	after=$(st_port53_marks)
 	if (($(grep -cE "^dns-(udp|tcp) +[^ ]+ +blocked .*REFUSED by the policy's forwarder \(dns_name\)" <<<"$OUT") != 4)); then
 		fail "expected 4 DNS rows blocked by the forwarder: $OUT"
 	elif [[ $before != "$after" ]]; then

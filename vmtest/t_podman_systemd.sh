@@ -92,8 +92,8 @@ if pm_ready && pm_home_used; then
 		fail "$SD_PATH was removed once its containers were gone (systemd stopped the slice): the policy no longer enforces anything"
 	else
 		run "$CBPF" status --json "$PM_POLICY"
-		if ! jq -e '.policies[0].programs | length == 6' >/dev/null 2>&1 <<<"$OUT"; then
-			fail "after the first container, the policy should still have its 6 programs attached: $(ran)"
+		if ! jq -e --argjson n "$N_PROGRAMS" '.policies[0].programs | length == $n' >/dev/null 2>&1 <<<"$OUT"; then
+			fail "after the first container, the policy should still have its $N_PROGRAMS programs attached: $(ran)"
 		else
 			sd_probe_pair
 			sd_expect_held "the second container"

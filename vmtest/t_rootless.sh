@@ -98,7 +98,8 @@ rl_expect_held() {
 rl_attached() {
 	run "$CBPF" status --json "$RL_POLICY"
 	[[ -d $RL_PATH ]] &&
-		jq -e --arg p "$RL_PATH" '.policies[0] | (.programs | length == 6) and .cgroup == $p' \
+		jq -e --arg p "$RL_PATH" --argjson n "$N_PROGRAMS" \
+			'.policies[0] | (.programs | length == $n) and .cgroup == $p' \
 			>/dev/null 2>&1 <<<"$OUT"
 }
 

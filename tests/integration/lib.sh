@@ -54,6 +54,9 @@ DOC_GUARDS_V4=(192.0.2.0/24)
 DOC_GUARDS_V6=(2001:db8::/32 2f00:231::/32)
 DOC_GUARDS_MADE=()
 
+# The programs a policy has attached: one per hook of the header's enum.
+N_PROGRAMS=$(grep -c '^	CBPF_HOOK_[A-Z0-9_]* *= [0-9]' "$ROOT/include/claude_bpf.h")
+
 LOCK_FILE=/run/claude-bpf-integration.lock
 
 N_PASS=0

@@ -140,7 +140,8 @@ if ensure_policy cbt_main && status_json cbt_main; then
 	[[ -d $cg && $(jq -r '.cgroup_id' <<<"$p") == "$(stat -c %i "$cg" 2>/dev/null)" ]] ||
 		problems+="; cgroup_id is not the inode of $cg"
 	jq -e '.policy_id | numbers | . > 0' >/dev/null <<<"$p" || problems+="; no policy_id > 0"
-	jq -e '.programs | length >= 6' >/dev/null <<<"$p" || problems+="; fewer than 6 programs"
+	jq -e --argjson n "$N_PROGRAMS" '.programs | length == $n' >/dev/null <<<"$p" ||
+		problems+="; not $N_PROGRAMS programs"
 	jq -e '[.rules[] | select(.action == "allow" and (.address | sub("/32$"; "")) == "10.231.2.10"
 		and .port == 8080 and (.proto == "tcp" or .proto == "any") and .host == null and .expires_ns == 0)]
 		| length > 0' >/dev/null <<<"$p" || problems+="; no allow rule for 10.231.2.10 port 8080"

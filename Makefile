@@ -226,7 +226,7 @@ lint: $(BUILD)/claude_bpf.skel.h
 		--inline-suppr $(LINT_SRCS)
 
 # Root; writes bench/results.md (QUICK=1: $(BUILD)/bench/results-quick.md).
-bench: $(BUILD)/claude-bpf $(BENCH_BINS)
+bench: $(BUILD)/claude-bpf $(BENCH_BINS) $(BUILD)/tests/probe $(BUILD)/tests/dnsd
 	$(Q)BUILD=$(BUILD) QUICK=$(if $(filter 1,$(QUICK)),1,0) bench/run
 
 vmlinux:

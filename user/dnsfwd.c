@@ -561,6 +561,13 @@ static void read_tcp(struct cbpf_dnsfwd *f, int ci)
 	}
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 static void write_state(struct cbpf_dnsfwd *f)
 {
 	uint32_t s[SAMPLES];
@@ -569,13 +576,7 @@ static void write_state(struct cbpf_dnsfwd *f)
 	uint64_t p50 = 0, p99 = 0;
 
 	memcpy(s, f->samples, n * sizeof(*s));
-	for (size_t i = 1; i < n; i++)         /* insertion sort: 4096 at most, once a second */
-		for (size_t j = i; j > 0 && s[j - 1] > s[j]; j--) {
-			uint32_t t = s[j];
-
-			s[j] = s[j - 1];
-			s[j - 1] = t;
-		}
+	qsort(s, n, sizeof(*s), cmp_u32);
 	if (n) {
 		p50 = s[n / 2];
 		p99 = s[n * 99 / 100];
@@ -699,8 +700,15 @@ static int new_channel(ares_channel *ch, bool tcp, const uint8_t (*servers)[16],
 		.tries = 2,
 	};
 
-	if (ares_init_options(ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES) !=
-	    ARES_SUCCESS)
+	int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+
+#ifdef ARES_OPT_QUERY_CACHE
+	/* c-ares 1.23 and later may answer from a cache of its own: every
+	 * answer is to come from the upstream, with its TTL, through here. */
+	o.qcache_max_ttl = 0;
+	mask |= ARES_OPT_QUERY_CACHE;
+#endif
+	if (ares_init_options(ch, &o, mask) != ARES_SUCCESS)
 		return -ENOMEM;
 	if (cbpf_ares_set_servers(*ch, servers, n) != ARES_SUCCESS)
 		return -EINVAL;

@@ -218,10 +218,9 @@ int cbpf_dnsview_init(struct cbpf_dnsview *v, size_t max_learned)
 {
 	memset(v, 0, sizeof(*v));
 	v->max_learned = max_learned;
-	/* At most half full: max_learned live, and one answer's new ones. */
-	for (v->tab_cap = 64; v->tab_cap < 2 * (max_learned + CBPF_DNSVIEW_ANSWER_MAX);
-	     v->tab_cap *= 2)
-		;
+	/* It grows with what is learned (never more than half full), so a
+	 * purge walks what is held, not what the bound allows. */
+	v->tab_cap = 64;
 	v->tab = calloc(v->tab_cap, sizeof(*v->tab));
 	return v->tab ? 0 : -ENOMEM;
 }
@@ -243,26 +242,52 @@ static struct cbpf_dnsview_addr *slot(struct cbpf_dnsview_addr *tab, size_t cap,
 	return &tab[i];
 }
 
-void cbpf_dnsview_purge(struct cbpf_dnsview *v, uint64_t now_ns)
+/* The table made again at `cap` slots, without what expired by now_ns
+ * (0: nothing goes). Returns 0 or -ENOMEM (the table stays). */
+static int rebuild(struct cbpf_dnsview *v, size_t cap, uint64_t now_ns)
 {
 	struct cbpf_dnsview_addr *old = v->tab;
-	struct cbpf_dnsview_addr *tab = v->tab_cap ? calloc(v->tab_cap, sizeof(*tab)) : NULL;
+	struct cbpf_dnsview_addr *tab = calloc(cap, sizeof(*tab));
+	size_t old_cap = v->tab_cap;
 
 	if (!tab)
-		return;
+		return -ENOMEM;
 	v->nlearned = 0;
-	for (size_t i = 0; i < v->tab_cap; i++) {
+	v->next_expiry_ns = UINT64_MAX;
+	for (size_t i = 0; i < old_cap; i++) {
 		if (!old[i].used)
 			continue;
 		if (old[i].expires_ns <= now_ns) {
 			unref_host(v, old[i].host);
 			continue;
 		}
-		*slot(tab, v->tab_cap, old[i].addr) = old[i];
+		*slot(tab, cap, old[i].addr) = old[i];
 		v->nlearned++;
+		if (old[i].expires_ns < v->next_expiry_ns)
+			v->next_expiry_ns = old[i].expires_ns;
 	}
 	v->tab = tab;
+	v->tab_cap = cap;
 	free(old);
+	return 0;
+}
+
+void cbpf_dnsview_purge(struct cbpf_dnsview *v, uint64_t now_ns)
+{
+	/* Nothing has expired yet: no walk. */
+	if (now_ns < v->next_expiry_ns)
+		return;
+	rebuild(v, v->tab_cap, now_ns);
+}
+
+/* Room for `more` addresses, the table at most half full. */
+static int make_room(struct cbpf_dnsview *v, size_t more)
+{
+	size_t cap = v->tab_cap;
+
+	while (2 * (v->nlearned + more) > cap)
+		cap *= 2;
+	return cap == v->tab_cap ? 0 : rebuild(v, cap, 0);
 }
 
 int cbpf_dnsview_learn(struct cbpf_dnsview *v, const char *name,
@@ -301,6 +326,8 @@ int cbpf_dnsview_learn(struct cbpf_dnsview *v, const char *name,
 		if (v->nlearned + fresh > v->max_learned)
 			return -ENOSPC;
 	}
+	if (make_room(v, fresh))
+		return -ENOMEM;
 	if (!(l->host = host_for(v, name, &l->new_host)))
 		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++)
@@ -332,6 +359,8 @@ void cbpf_dnsview_learned(struct cbpf_dnsview *v, const struct cbpf_dns_addr *a,
 		}
 		s->host = l->host;
 		s->expires_ns = l->expires_ns[i];
+		if (s->expires_ns < v->next_expiry_ns)
+			v->next_expiry_ns = s->expires_ns;
 	}
 }
 
@@ -392,7 +421,7 @@ int cbpf_dnsview_reload(struct cbpf_dnsview *v, const struct cbpf_conf *conf,
 			else
 				s->expires_ns = 0;
 		}
-		cbpf_dnsview_purge(v, now_ns);
+		rebuild(v, v->tab_cap, now_ns);
 	}
 	free_names(&next);
 	free(moved);

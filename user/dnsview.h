@@ -24,7 +24,8 @@ struct cbpf_dnsview_pat {
 };
 
 /* A learned address: open addressing on the address, the table made again
- * whole when expired ones go (no tombstones), never more than half full. */
+ * whole when expired ones go (no tombstones) or when it grows, never more
+ * than half full. */
 struct cbpf_dnsview_addr {
 	uint8_t addr[16];
 	bool used;
@@ -46,6 +47,7 @@ struct cbpf_dnsview {
 	size_t nspare, spare_cap;
 	struct cbpf_dnsview_addr *tab;
 	size_t tab_cap, nlearned, max_learned;
+	uint64_t next_expiry_ns;        /* the earliest a learned one expires */
 };
 
 /* Returns 0 or -ENOMEM. */

@@ -203,6 +203,46 @@ static void test_host_reuse(void **state)
 	cbpf_conf_free(&c);
 }
 
+/* The table grows with what is learned, and keeps every address. */
+static void test_growth(void **state)
+{
+	struct cbpf_dnsview_lesson l;
+	struct cbpf_dnsview v;
+	struct cbpf_conf c;
+	char text[32];
+
+	(void)state;
+	view(&v, &c, 100000);
+	assert_int_equal(v.tab_cap, 64);
+	for (int i = 0; i < 3000; i++) {
+		struct cbpf_dns_addr a;
+
+		snprintf(text, sizeof(text), "10.%d.%d.1", i / 256, i % 256);
+		a = addr(text, 10);
+		assert_int_equal(teach(&v, "a.wild.test", &a, 1, T0, &l), 0);
+		assert_int_equal(l.rs.n, 2);
+		cbpf_dnsview_lesson_free(&l);
+	}
+	assert_int_equal(v.nlearned, 3000);
+	assert_true(v.tab_cap >= 6000 && v.tab_cap <= 8192);
+	for (int i = 0; i < 3000; i += 7) {
+		struct cbpf_dns_addr a;
+
+		snprintf(text, sizeof(text), "10.%d.%d.1", i / 256, i % 256);
+		a = addr(text, 10);
+		assert_int_equal(teach(&v, "a.wild.test", &a, 1, T0, &l), 0);
+		assert_int_equal(l.rs.n, 0);            /* held already */
+		cbpf_dnsview_lesson_free(&l);
+	}
+	/* Nothing expired: a purge leaves all; past their expiry: none. */
+	cbpf_dnsview_purge(&v, T0 + NS);
+	assert_int_equal(v.nlearned, 3000);
+	cbpf_dnsview_purge(&v, T0 + (10 + GRACE) * NS);
+	assert_int_equal(v.nlearned, 0);
+	cbpf_dnsview_free(&v);
+	cbpf_conf_free(&c);
+}
+
 struct applied {
 	int calls, result;
 	size_t entries;
@@ -281,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_learn_entries),
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_host_reuse),
+		cmocka_unit_test(test_growth),
 		cmocka_unit_test(test_reload),
 	};
 

@@ -247,7 +247,7 @@ static struct cbpf_dnsview_addr *slot(struct cbpf_dnsview_addr *tab, size_t cap,
 static int rebuild(struct cbpf_dnsview *v, size_t cap, uint64_t now_ns)
 {
 	struct cbpf_dnsview_addr *old = v->tab;
-	struct cbpf_dnsview_addr *tab = calloc(cap, sizeof(*tab));
+	struct cbpf_dnsview_addr *tab = cap ? calloc(cap, sizeof(*tab)) : NULL;
 	size_t old_cap = v->tab_cap;
 
 	if (!tab)

@@ -11,10 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-/* source.c is not among the Makefile's libbpf-free modules the tests link
- * (PURE_SRCS), so it is built in here. Were it added there, include
- * "source.h" instead. */
-#include "source.c"
+#include "source.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

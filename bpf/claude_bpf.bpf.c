@@ -471,6 +471,38 @@ static __always_inline bool in_host_netns(__u64 cookie)
 	return !c || !c->host_netns_cookie || c->host_netns_cookie == cookie;
 }
 
+/* The address of a socket address hook (the destination of connect and
+ * sendmsg, the source of recvmsg, the peer of getpeername), IPv4 read
+ * v4-mapped. */
+static __always_inline void user_addr_get(const struct bpf_sock_addr *ctx, bool v6,
+					  __u8 addr[16])
+{
+	if (v6) {
+		__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1],
+			       ctx->user_ip6[2], ctx->user_ip6[3] };
+		__builtin_memcpy(addr, a, 16);
+	} else {
+		set_v4_mapped(addr, ctx->user_ip4);
+	}
+}
+
+/* Sets that address (for IPv4, the last four bytes of a v4-mapped one). */
+static __always_inline void user_addr_set(struct bpf_sock_addr *ctx, bool v6,
+					  const __u8 addr[16])
+{
+	if (v6) {
+		__u32 a[4];
+
+		__builtin_memcpy(a, addr, 16);
+		ctx->user_ip6[0] = a[0];
+		ctx->user_ip6[1] = a[1];
+		ctx->user_ip6[2] = a[2];
+		ctx->user_ip6[3] = a[3];
+	} else {
+		ctx->user_ip4 = *(const __u32 *)&addr[12];
+	}
+}
+
 /* DNS of a policy with a forwarder (CBPF_POLICY_DNS): the destination
  * becomes the forwarder, and the socket's cookie remembers the address
  * asked for. Returns the verdict, or -1 when the policy has no forwarder
@@ -505,17 +537,7 @@ static __always_inline int dns_redirect(struct bpf_sock_addr *ctx, struct cbpf_d
 	cookie = bpf_get_socket_cookie(ctx);
 	if (bpf_map_update_elem(&dns_redirects, &cookie, &r, BPF_ANY))
 		return deny(d, &f, CBPF_REASON_NO_RULE);
-	if (v6) {
-		__u32 a[4];
-
-		__builtin_memcpy(a, r.to, 16);
-		ctx->user_ip6[0] = a[0];
-		ctx->user_ip6[1] = a[1];
-		ctx->user_ip6[2] = a[2];
-		ctx->user_ip6[3] = a[3];
-	} else {
-		ctx->user_ip4 = to4;
-	}
+	user_addr_set(ctx, v6, r.to);
 	ctx->user_port = t->port;
 	return VERDICT_ALLOW;
 }
@@ -529,13 +551,7 @@ static __always_inline int sock_addr_hook(struct bpf_sock_addr *ctx, __u8 hook,
 	__u64 until = 0, gen = current_gen();
 	int verdict;
 
-	if (v6) {
-		__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1],
-			       ctx->user_ip6[2], ctx->user_ip6[3] };
-		__builtin_memcpy(d.addr, a, 16);
-	} else {
-		set_v4_mapped(d.addr, ctx->user_ip4);
-	}
+	user_addr_get(ctx, v6, d.addr);
 	d.port = (__u16)ctx->user_port;
 	d.proto = ctx->protocol;
 	d.cgroup_id = bpf_get_current_cgroup_id();
@@ -567,29 +583,12 @@ static __always_inline int dns_restore(struct bpf_sock_addr *ctx, bool v6)
 
 	if (!r || (__u16)ctx->user_port != r->to_port)
 		return VERDICT_ALLOW;
-	if (v6) {
-		__u32 a[4] = { ctx->user_ip6[0], ctx->user_ip6[1],
-			       ctx->user_ip6[2], ctx->user_ip6[3] };
-		__builtin_memcpy(from, a, 16);
-	} else {
-		set_v4_mapped(from, ctx->user_ip4);
-	}
+	user_addr_get(ctx, v6, from);
 	if (*(__u64 *)&from[0] != *(__u64 *)&r->to[0] ||
-	    *(__u64 *)&from[8] != *(__u64 *)&r->to[8])
+	    *(__u64 *)&from[8] != *(__u64 *)&r->to[8] ||
+	    (!v6 && !is_v4_mapped(r->orig)))
 		return VERDICT_ALLOW;
-	if (v6) {
-		__u32 a[4];
-
-		__builtin_memcpy(a, r->orig, 16);
-		ctx->user_ip6[0] = a[0];
-		ctx->user_ip6[1] = a[1];
-		ctx->user_ip6[2] = a[2];
-		ctx->user_ip6[3] = a[3];
-	} else {
-		if (!is_v4_mapped(r->orig))
-			return VERDICT_ALLOW;
-		ctx->user_ip4 = *(__u32 *)&r->orig[12];
-	}
+	user_addr_set(ctx, v6, r->orig);
 	ctx->user_port = r->orig_port;
 	return VERDICT_ALLOW;
 }

@@ -286,11 +286,6 @@ int cbpf_dnsfwd_ruleset(const struct cbpf_dnsfwd *f, struct cbpf_ruleset *rs)
 
 /* ---------------------------------------------------------- learning */
 
-static uint64_t now_ns(void)
-{
-	return cbpf_boottime_ns();
-}
-
 /* Writes one entry unless the rule already at its key decides: a deny, a
  * rule that never expires, or one that lasts longer. No new generation:
  * a new or longer allow cannot make any kept decision wrong (only allows
@@ -316,7 +311,7 @@ static int learn(struct cbpf_dnsfwd *f, const char *name, const struct cbpf_dns_
 {
 	struct cbpf_dnsview_lesson l;
 	struct cbpf_policy p;
-	int err = cbpf_dnsview_learn(&f->view, name, addrs, n, now_ns(), f->grace_s, &l);
+	int err = cbpf_dnsview_learn(&f->view, name, addrs, n, cbpf_boottime_ns(), f->grace_s, &l);
 
 	if (err || !l.rs.n)
 		return err;
@@ -388,7 +383,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 	static uint8_t msg[65536], out[65536];
 	struct cbpf_dns_addr addrs[ANSWER_ADDRS];
 	size_t olen, n = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = cbpf_boottime_ns();
 	int err;
 
 	(void)timeouts;
@@ -432,7 +427,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 	} else {
 		f->answered++;
 		f->bound_logged = false;
-		sample(f, now_ns() - t0);
+		sample(f, cbpf_boottime_ns() - t0);
 		send_reply(f, q, out, olen);
 	}
 	free(q);
@@ -440,7 +435,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
 
 static void refused(struct cbpf_dnsfwd *f, struct pending *q)
 {
-	uint64_t now = now_ns();
+	uint64_t now = cbpf_boottime_ns();
 
 	struct cbpf_dns_event ev = {
 		.e = { .cgroup_id = f->cgroup_id, .policy_cgroup_id = f->cgroup_id,
@@ -524,7 +519,7 @@ static void accept_tcp(struct cbpf_dnsfwd *f, int lfd)
 	f->conns[i].fd = fd;
 	f->conns[i].serial = ++f->next_serial;
 	f->conns[i].len = 0;
-	f->conns[i].last_ns = now_ns();
+	f->conns[i].last_ns = cbpf_boottime_ns();
 }
 
 static void read_tcp(struct cbpf_dnsfwd *f, int ci)
@@ -540,7 +535,7 @@ static void read_tcp(struct cbpf_dnsfwd *f, int ci)
 		return;
 	}
 	c->len += (size_t)n;
-	c->last_ns = now_ns();
+	c->last_ns = cbpf_boottime_ns();
 	for (;;) {
 		struct pending from = { .tcp = true, .conn = ci, .serial = c->serial };
 		size_t mlen;
@@ -605,7 +600,7 @@ static void *thread_main(void *arg)
 		ares_socket_t socks[2][ARES_GETSOCK_MAXNUM];
 		struct timeval tv;
 		ares_channel ch[2] = { f->udp_ch, f->tcp_ch };
-		uint64_t now = now_ns();
+		uint64_t now = cbpf_boottime_ns();
 		int n = 0, timeout = 1000;
 
 		pfd[n] = (struct pollfd){ .fd = f->stop_fd, .events = POLLIN };
@@ -676,7 +671,7 @@ static void *thread_main(void *arg)
 		}
 		for (int c = 0; c < 2; c++)    /* timeouts */
 			ares_process_fd(ch[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-		if ((now = now_ns()) >= f->next_state_ns) {
+		if ((now = cbpf_boottime_ns()) >= f->next_state_ns) {
 			pthread_mutex_lock(&f->lock);
 			cbpf_dnsview_purge(&f->view, now);
 			pthread_mutex_unlock(&f->lock);
@@ -797,7 +792,7 @@ int cbpf_dnsfwd_reload(struct cbpf_dnsfwd *f, const struct cbpf_dnsfwd_policy *p
 	pthread_mutex_lock(&f->lock);
 	err = cbpf_dnsfwd_ruleset(f, rs);
 	if (!err)
-		err = cbpf_dnsview_reload(&f->view, p->conf, rs, now_ns(), apply, ctx);
+		err = cbpf_dnsview_reload(&f->view, p->conf, rs, cbpf_boottime_ns(), apply, ctx);
 	pthread_mutex_unlock(&f->lock);
 	return err;
 }

@@ -141,6 +141,18 @@ if st_policy; then
 	fi
 fi
 
+# st_port53_marks: how many selftest markers each port-53 listener of the
+# targets has received, in one line.
+st_port53_marks() {
+	local a proto
+
+	for a in "$ST_V4" "$ST_V6"; do
+		for proto in tcp udp; do
+			printf '%s ' "$(grep -c claude-bpf-selftest "${LISTENER_LOG["srv $proto $a 53"]}")"
+		done
+	done
+}
+
 start_test "selftest: a policy that allows the target shows LEAKED, exits 1, and the listener got it"
 cat >"$T/conf/leaky.conf" <<EOF
 # Allows what selftest aims at: every route to it must show LEAKED.
@@ -148,6 +160,7 @@ $ST_V4:*
 [$ST_V6]:*
 EOF
 if load_policy cbt_leaky --dns direct "$T/conf/leaky.conf" && st_listeners; then
+	marks=$(st_port53_marks)
 	run "$CBPF" selftest --policy cbt_leaky "${ST_TARGETS[@]}"
 	problems=""
 	for r in tcp tcp-v4mapped udp-sendto udp-connect tcp-fastopen dns-udp dns-tcp \
@@ -162,22 +175,14 @@ if load_policy cbt_leaky --dns direct "$T/conf/leaky.conf" && st_listeners; then
 		fail "raw sockets stay refused (no raw rule): $OUT"
 	elif ! wait_for_line_part "${LISTENER_LOG["srv tcp $ST_V4 $ST_PORT"]}" claude-bpf-selftest; then
 		fail "the TCP listener on $ST_V4 should have received selftest's marker"
+	elif [[ $(st_port53_marks) == "$marks" ]]; then
+		# The control of the forward-mode test below: a query that
+		# arrives is counted.
+		fail "port 53 of the targets counted no selftest query in direct mode: $marks"
 	else
 		pass
 	fi
 fi
-
-# st_port53_marks: how many selftest markers each port-53 listener of the
-# targets has received, in one line.
-st_port53_marks() {
-	local a proto
-
-	for a in "$ST_V4" "$ST_V6"; do
-		for proto in tcp udp; do
-			printf '%s ' "$(grep -c claude-bpf-selftest "${LISTENER_LOG["srv $proto $a 53"]}")"
-		done
-	done
-}
 
 start_test "selftest: with the forwarder (the default), the DNS rows of that policy are blocked, and port 53 of the target gets nothing"
 if load_policy cbt_leakyfwd "$T/conf/leaky.conf" && st_listeners; then

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <bpf/bpf.h>
 #include "cgroup.h"
 #include "commands.h"
@@ -224,6 +225,49 @@ static void selftest_for_user(const char *name, const struct cbpf_leak_target *t
 	free(st);
 }
 
+/* The selftest of a --user policy with a DNS forwarder asks it names: it
+ * runs once the policy's background process serves them (its state file
+ * names it), 30 s at most (a slow start under emulation). */
+static void selftest_when_serving(const char *name, const struct cbpf_leak_target *targets,
+				  size_t ntargets)
+{
+	struct cbpf_dnsfwd_state st;
+
+	for (int i = 0; i < 300; i++) {
+		if (cbpf_dnsfwd_state_read(name, &st) == 0 && st.pid &&
+		    (long)st.pid == cbpf_daemon_pid(name)) {
+			selftest_for_user(name, targets, ntargets);
+			return;
+		}
+		usleep(100000);
+	}
+	cbpf_error("selftest of policy '%s': its DNS forwarder did not start within 30 s; "
+		   "run refuses the policy until 'sudo claude-bpf selftest --policy %s' passes",
+		   name, name);
+}
+
+/* The same beside a background process that stays in the foreground: in a
+ * process of its own, which does not hold the global lock. */
+static void selftest_beside(const char *name, const struct cbpf_leak_target *targets,
+			    size_t ntargets)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		cbpf_error("selftest of policy '%s': cannot fork: %s", name, strerror(errno));
+	} else if (pid == 0) {
+		if (fork() == 0) {   /* not the foreground process's child to reap */
+			cbpf_unlock_global();
+			selftest_when_serving(name, targets, ntargets);
+			fflush(NULL);
+		}
+		_exit(0);
+	} else {
+		waitpid(pid, NULL, 0);
+	}
+}
+
 static int open_store_or_report(struct cbpf_store *s, bool create)
 {
 	const char *what;
@@ -313,7 +357,8 @@ int cmd_load(int argc, char **argv)
 	const char *dns_mode = NULL;
 	struct cbpf_dnsfwd *fwd = NULL;
 	struct cbpf_dns_target dns_target;
-	uint32_t bridge4 = htonl(CBPF_PODMAN_BRIDGE4);
+	uint32_t bridge4 = 0;
+	bool bridge_set = false;
 	unsigned long dns_max = CBPF_DNS_LEARNED_DEFAULT;
 	bool forward;
 	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
@@ -349,6 +394,7 @@ int cmd_load(int argc, char **argv)
 							"1..1000000", optarg);
 			break;
 		case 'B':
+			bridge_set = true;
 			if (!strcmp(optarg, "none"))
 				bridge4 = 0;
 			else if (inet_pton(AF_INET, optarg, &bridge4) != 1 || !bridge4)
@@ -407,9 +453,10 @@ int cmd_load(int argc, char **argv)
 			       "  file's resolvers\n"
 			       "--dns-max N: learned addresses the forwarder may hold (default %d)\n"
 			       "--dns-bridge ADDR: where containers reach the forwarder (default\n"
-			       "  %s, podman's bridge; none: DNS from containers is denied)\n",
+			       "  %s, podman's bridge; with --user %s, where slirp4netns\n"
+			       "  reaches the host's loopback; none: DNS from containers is denied)\n",
 			       CBPF_DEFAULT_GRACE_S, CBPF_DNS_LEARNED_DEFAULT,
-			       CBPF_PODMAN_BRIDGE4_TEXT);
+			       CBPF_PODMAN_BRIDGE4_TEXT, CBPF_SLIRP_HOST4_TEXT);
 			return 0;
 		default:
 			return cbpf_usage_error("load", "invalid option");
@@ -423,13 +470,17 @@ int cmd_load(int argc, char **argv)
 		return cbpf_usage_error("load", "give exactly one of CONF, --internet, --none");
 	if (foreground && no_refresh)
 		return cbpf_usage_error("load", "--foreground and --no-refresh exclude each other");
-	/* The forwarder lives in the policy's background process, and rootless
-	 * containers cannot reach it yet. */
-	if (dns_mode && !strcmp(dns_mode, "forward") && (!conf || no_refresh || user))
+	/* The forwarder lives in the policy's background process. */
+	if (dns_mode && !strcmp(dns_mode, "forward") && (!conf || no_refresh))
 		return cbpf_usage_error("load", "--dns forward needs CONF and the policy's "
-					"background process (not --no-refresh, --user, "
-					"--internet or --none)");
-	forward = conf && !no_refresh && !user && (!dns_mode || !strcmp(dns_mode, "forward"));
+					"background process (not --no-refresh, --internet or "
+					"--none)");
+	forward = conf && !no_refresh && (!dns_mode || !strcmp(dns_mode, "forward"));
+	/* Rootful containers reach it on podman's bridge, where it listens;
+	 * rootless ones through slirp4netns, which takes its host-loopback
+	 * alias to the host's 127.0.0.1, where it listens already. */
+	if (!bridge_set)
+		bridge4 = htonl(user ? CBPF_SLIRP_HOST4 : CBPF_PODMAN_BRIDGE4);
 	if (!cbpf_policy_name_valid(name))
 		return cbpf_usage_error("load", "invalid policy name '%s': use 1 to %d of "
 					"A-Z a-z 0-9 _, not 'lock'", name, CBPF_NAME_MAX - 1);
@@ -463,7 +514,7 @@ int cmd_load(int argc, char **argv)
 		   (!forward && check_direct(&src)) || compile_source(&src, &rs)
 		 : builtin_ruleset(builtin == 'I', &host, &rs))
 		goto out;
-	if (forward && ((err = cbpf_dnsfwd_open(&fwd, bridge4, &dns_target)) ||
+	if (forward && ((err = cbpf_dnsfwd_open(&fwd, bridge4, !user, &dns_target)) ||
 			(err = cbpf_dnsfwd_ruleset(fwd, &rs)))) {
 		cbpf_error("cannot open the DNS forwarder's sockets: %s", strerror(-err));
 		goto out;
@@ -522,7 +573,7 @@ int cmd_load(int argc, char **argv)
 		rc = 0;
 	}
 	cbpf_store_close(&s);
-	if (rc == 0 && pw)
+	if (rc == 0 && pw && !forward)
 		selftest_for_user(name, targets, ntargets);
 	if (rc == 0 && forward) {
 		cbpf_dnsfwd_publish(fwd, name);
@@ -537,8 +588,12 @@ int cmd_load(int argc, char **argv)
 
 		memset(&src, 0, sizeof(src));   /* the refresher owns it now */
 		fwd = NULL;
+		if (pw && forward && foreground)
+			selftest_beside(name, targets, ntargets);
 		fflush(NULL);
 		rc = cbpf_refresher_start(&r, !foreground);
+		if (rc == 0 && pw && forward && !foreground)
+			selftest_when_serving(name, targets, ntargets);
 	} else if (rc == 0 && builtin == 'I' && !no_refresh) {
 		fflush(NULL);
 		rc = cbpf_internet_watch(name, mount, path, &host, !foreground);

@@ -67,10 +67,12 @@ struct cbpf_dnsfwd {
 	int udp[MAX_LISTEN], tcp[MAX_LISTEN];
 	size_t nlisten;
 	struct cbpf_dns_target target;
+	bool net4_alias;            /* target.net4 is not ours: the host's loopback */
 	char listen_text[128];
 
 	pthread_t thread;
 	bool started;
+	long pid;                   /* the process serving, once it does */
 	int stop_fd;                /* eventfd: the thread ends */
 	pthread_mutex_t lock;       /* the policy view and the learned table */
 
@@ -176,7 +178,8 @@ static int listen_on(struct cbpf_dnsfwd *f, int family, const void *addr, uint16
 	return 0;
 }
 
-int cbpf_dnsfwd_open(struct cbpf_dnsfwd **out, uint32_t net4, struct cbpf_dns_target *t)
+int cbpf_dnsfwd_open(struct cbpf_dnsfwd **out, uint32_t net4, bool bind_net4,
+		     struct cbpf_dns_target *t)
 {
 	static const uint8_t lo6[16] = { [15] = 1 };
 	uint32_t lo4 = htonl(INADDR_LOOPBACK);
@@ -205,7 +208,7 @@ int cbpf_dnsfwd_open(struct cbpf_dnsfwd **out, uint32_t net4, struct cbpf_dns_ta
 			memcpy(f->target.host6, lo6, 16);
 		else if (err == -EADDRINUSE)
 			continue;
-		if (net4 && (err = listen_on(f, AF_INET, &net4, &port, true)))
+		if (net4 && bind_net4 && (err = listen_on(f, AF_INET, &net4, &port, true)))
 			continue;
 		f->target.net4 = net4;
 		err = 0;
@@ -225,8 +228,10 @@ int cbpf_dnsfwd_open(struct cbpf_dnsfwd **out, uint32_t net4, struct cbpf_dns_ta
 				      " [::1]:%u", ntohs(f->target.port));
 		if (net4 && inet_ntop(AF_INET, &net4, a, sizeof(a)))
 			snprintf(f->listen_text + n, sizeof(f->listen_text) - (size_t)n,
-				 " %s:%u", a, ntohs(f->target.port));
+				 bind_net4 ? " %s:%u" : " %s:%u (to 127.0.0.1)", a,
+				 ntohs(f->target.port));
 	}
+	f->net4_alias = net4 && !bind_net4;
 	*t = f->target;
 	*out = f;
 	return 0;
@@ -245,21 +250,24 @@ const char *cbpf_dnsfwd_listen_text(const struct cbpf_dnsfwd *f)
 	return f->listen_text;
 }
 
-static int add_exact(struct cbpf_ruleset *rs, const uint8_t addr[16], uint16_t port_be)
+static int add_exact(struct cbpf_ruleset *rs, const uint8_t addr[16], uint8_t proto,
+		     uint16_t port_be, uint8_t action)
 {
-	static const uint8_t protos[] = { CBPF_PROTO_TCP, CBPF_PROTO_UDP };
-	int err = 0;
+	struct cbpf_rule_entry e = {
+		.key = { .prefixlen = CBPF_KEY_EXACT, .proto = proto, .port = port_be },
+		.val = { .action = action, .addr_prefix = 128 },
+	};
 
-	for (size_t i = 0; i < sizeof(protos) && !err; i++) {
-		struct cbpf_rule_entry e = {
-			.key = { .prefixlen = CBPF_KEY_EXACT, .proto = protos[i], .port = port_be },
-			.val = { .action = CBPF_ACTION_ALLOW, .addr_prefix = 128 },
-		};
+	memcpy(e.key.addr, addr, 16);
+	return cbpf_ruleset_push(rs, &e);
+}
 
-		memcpy(e.key.addr, addr, 16);
-		err = cbpf_ruleset_push(rs, &e);
-	}
-	return err;
+/* TCP and UDP to the forwarder's port at `addr`. */
+static int allow_dns(struct cbpf_ruleset *rs, const uint8_t addr[16], uint16_t port_be)
+{
+	int err = add_exact(rs, addr, CBPF_PROTO_TCP, port_be, CBPF_ACTION_ALLOW);
+
+	return err ? err : add_exact(rs, addr, CBPF_PROTO_UDP, port_be, CBPF_ACTION_ALLOW);
 }
 
 int cbpf_dnsfwd_ruleset(const struct cbpf_dnsfwd *f, struct cbpf_ruleset *rs)
@@ -269,13 +277,19 @@ int cbpf_dnsfwd_ruleset(const struct cbpf_dnsfwd *f, struct cbpf_ruleset *rs)
 	int err;
 
 	cbpf_v4_mapped(a, &t->host4);
-	err = add_exact(rs, a, t->port);
+	err = allow_dns(rs, a, t->port);
 	if (!err && t->host6[15])
-		err = add_exact(rs, t->host6, t->port);
+		err = allow_dns(rs, t->host6, t->port);
 	if (!err && t->net4) {
 		cbpf_v4_mapped(a, &t->net4);
-		err = add_exact(rs, a, t->port);
+		err = allow_dns(rs, a, t->port);
 	}
+	/* An alias of the host's loopback (slirp4netns's 10.0.2.2) leads to
+	 * every service listening there: only the forwarder's port is open,
+	 * whatever a wider rule of the file allows (the rule for the exact
+	 * address and port is looked up first, and wins). */
+	if (!err && f->net4_alias)
+		err = add_exact(rs, a, CBPF_PROTO_ANY, CBPF_PORT_ANY, CBPF_ACTION_DENY);
 	if (err)
 		return err;
 	cbpf_ruleset_finish(rs);
@@ -580,9 +594,9 @@ static void write_state(struct cbpf_dnsfwd *f)
 	if (!f->target.net4 || !inet_ntop(AF_INET, &f->target.net4, bridge, sizeof(bridge)))
 		snprintf(bridge, sizeof(bridge), "-");
 	snprintf(text, sizeof(text),
-		 "listen %s\nbridge %s\nqueries %llu\nanswered %llu\nrefused %llu\nfailed %llu\n"
-		 "bound_refused %llu\nlearned %zu\nmax_learned %zu\nrelease_p50_ns %llu\n"
-		 "release_p99_ns %llu\n", f->listen_text, bridge,
+		 "listen %s\nbridge %s\npid %ld\nqueries %llu\nanswered %llu\nrefused %llu\n"
+		 "failed %llu\nbound_refused %llu\nlearned %zu\nmax_learned %zu\n"
+		 "release_p50_ns %llu\nrelease_p99_ns %llu\n", f->listen_text, bridge, f->pid,
 		 (unsigned long long)f->queries, (unsigned long long)f->answered,
 		 (unsigned long long)f->refused, (unsigned long long)f->failed,
 		 (unsigned long long)f->bound_refused, f->view.nlearned, f->view.max_learned,
@@ -603,6 +617,14 @@ static void *thread_main(void *arg)
 		uint64_t now = cbpf_boottime_ns();
 		int n = 0, timeout = 1000;
 
+		/* First before the first poll: the file then says it serves. */
+		if (now >= f->next_state_ns) {
+			pthread_mutex_lock(&f->lock);
+			cbpf_dnsview_purge(&f->view, now);
+			pthread_mutex_unlock(&f->lock);
+			write_state(f);
+			f->next_state_ns = now + STATE_NS;
+		}
 		pfd[n] = (struct pollfd){ .fd = f->stop_fd, .events = POLLIN };
 		kind[n++] = 0;
 		for (size_t i = 0; i < f->nlisten; i++) {
@@ -671,13 +693,6 @@ static void *thread_main(void *arg)
 		}
 		for (int c = 0; c < 2; c++)    /* timeouts */
 			ares_process_fd(ch[c], ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-		if ((now = cbpf_boottime_ns()) >= f->next_state_ns) {
-			pthread_mutex_lock(&f->lock);
-			cbpf_dnsview_purge(&f->view, now);
-			pthread_mutex_unlock(&f->lock);
-			write_state(f);
-			f->next_state_ns = now + STATE_NS;
-		}
 	}
 out:
 	return NULL;
@@ -737,6 +752,7 @@ int cbpf_dnsfwd_start(struct cbpf_dnsfwd *f, const char *name, uint64_t cgroup_i
 		return -errno;
 	if ((err = pthread_mutex_init(&f->lock, NULL)))
 		return -err;
+	f->pid = (long)getpid();
 	if ((err = pthread_create(&f->thread, NULL, thread_main, f)))
 		return -err;
 	f->started = true;
@@ -839,7 +855,7 @@ int cbpf_dnsfwd_state_read(const char *name, struct cbpf_dnsfwd_state *st)
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		static const struct { const char *key; size_t off; } nums[] = {
 #define F(x) { #x, offsetof(struct cbpf_dnsfwd_state, x) }
-			F(queries), F(answered), F(refused), F(failed), F(bound_refused),
+			F(pid), F(queries), F(answered), F(refused), F(failed), F(bound_refused),
 			F(learned), F(max_learned), F(release_p50_ns), F(release_p99_ns),
 #undef F
 		};

@@ -9,6 +9,7 @@
 #ifndef CBPF_DNSFWD_H
 #define CBPF_DNSFWD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "claude_bpf.h"
@@ -33,11 +34,22 @@ struct cbpf_dnsfwd_policy {
 	size_t nhosts;                  /* (struct cbpf_ruleset.hosts) */
 };
 
+/* Where rootless podman's slirp4netns takes a container to the host's
+ * loopback (with allow_host_loopback, which `run` asks for a policy with a
+ * forwarder): where rootless containers reach it by default. */
+#define CBPF_SLIRP_HOST4      0x0a000202u   /* host byte order */
+#define CBPF_SLIRP_HOST4_TEXT "10.0.2.2"
+
 /* Binds the forwarder's UDP and TCP sockets, all at one port the kernel
- * picks: on 127.0.0.1 and ::1, and on `net4` (network byte order, podman's
- * bridge, bound even before the bridge exists) unless it is 0. Fills *t
- * with where the programs are to send DNS. Returns 0 or -errno. */
-int cbpf_dnsfwd_open(struct cbpf_dnsfwd **out, uint32_t net4, struct cbpf_dns_target *t);
+ * picks: on 127.0.0.1 and ::1. `net4` (network byte order; 0: none) is
+ * where containers send DNS: with `bind_net4`, an address of the host that
+ * the forwarder listens on too (podman's bridge, bound even before the
+ * bridge exists); without, an alias that the container's network takes to
+ * the host's 127.0.0.1 (CBPF_SLIRP_HOST4), whose every other port the
+ * rule set then denies. Fills *t with where the programs are to send DNS.
+ * Returns 0 or -errno. */
+int cbpf_dnsfwd_open(struct cbpf_dnsfwd **out, uint32_t net4, bool bind_net4,
+		     struct cbpf_dns_target *t);
 
 /* Names the forwarder's policy and writes its state file (counts all 0),
  * so that `run` finds the forwarder's address as soon as load returns,
@@ -49,7 +61,8 @@ const char *cbpf_dnsfwd_listen_text(const struct cbpf_dnsfwd *f);
 
 /* Makes `rs` send DNS to the forwarder: sets CBPF_POLICY_DNS and rs->dns,
  * and adds the exact allows its addresses need on their way out (TCP and
- * UDP to the forwarder's port). Returns 0 or -ENOMEM. */
+ * UDP to the forwarder's port), and the deny of an alias's other ports.
+ * Returns 0 or -ENOMEM. */
 int cbpf_dnsfwd_ruleset(const struct cbpf_dnsfwd *f, struct cbpf_ruleset *rs);
 
 /* What a new load of policy `name` keeps of the one it replaces: the
@@ -89,6 +102,7 @@ void cbpf_dnsfwd_close(struct cbpf_dnsfwd *f);
 struct cbpf_dnsfwd_state {
 	char listen[128];               /* "127.0.0.1:PORT [::1]:PORT ..." */
 	char bridge[16];                /* its address on podman's bridge, or "" */
+	uint64_t pid;                   /* the process serving; 0: not yet */
 	uint64_t queries, answered, refused, failed, bound_refused;
 	uint64_t learned, max_learned;
 	uint64_t release_p50_ns, release_p99_ns;   /* answer to release */

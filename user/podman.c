@@ -172,7 +172,15 @@ int cbpf_podman_create_argv(const struct cbpf_run *r, struct cbpf_argv *out,
 	 * cgroup namespace of its own (the host's would put the agent beside
 	 * the host's loopback services, and let it see its own cgroup path),
 	 * the capabilities, the system-call filter, no new privileges. */
-	TRY(cbpf_argv_add(a, r->no_internet ? "--network=none" : "--network=private"));
+	/* A rootless container reaches a policy's forwarder on the host's
+	 * loopback, which slirp4netns opens to it only when asked; the policy
+	 * denies every other port there (dnsfwd.h). */
+	if (r->no_internet)
+		TRY(cbpf_argv_add(a, "--network=none"));
+	else if (r->rootless && r->dns)
+		TRY(cbpf_argv_add(a, "--network=slirp4netns:allow_host_loopback=true"));
+	else
+		TRY(cbpf_argv_add(a, "--network=private"));
 	/* The redirect sends any resolver's port 53 to the forwarder; naming
 	 * it in resolv.conf spares clients a resolver they cannot have. */
 	if (r->dns && !r->no_internet)

@@ -19,7 +19,9 @@ struct cbpf_run {
 	const char *seccomp;        /* the profile (seccomp_filter.h), a path */
 	bool no_internet;           /* --network=none */
 	const char *dns;            /* --dns: the policy's forwarder on podman's
-	                             * bridge, or NULL (podman's default) */
+	                             * bridge (rootless: slirp4netns's alias of
+	                             * the host's loopback), or NULL (podman's
+	                             * default) */
 	bool shell;                 /* bash instead of claude */
 	bool tty;                   /* stdin and stdout are terminals: -t */
 	bool rootless;              /* podman runs rootless: --userns=keep-id */

@@ -241,3 +241,52 @@ if rl_ready; then
 		rl_expect_held "the agent started after systemctl --user stop ($stop_out)"
 	fi
 fi
+
+# --- DNS through the policy's forwarder: slirp4netns takes the container
+# to the host's loopback (allow_host_loopback, which run asks for a policy
+# with a forwarder), where it listens; the policy opens only its port there.
+
+# shellcheck source=../tests/integration/dnsfwd.sh
+. "$ROOT/tests/integration/dnsfwd.sh"
+RL_FWD=cbt_rlfwd
+
+start_test "rootless: run as $RL_USER resolves through the policy's forwarder over slirp4netns: resolve-then-connect 100 of 100 over UDP and over TCP DNS (sent to a foreign resolver); a name not listed is refused, never sent upstream; the host's loopback stays shut but for the forwarder"
+if rl_ready; then
+	if ! [[ -x $DNSD ]] || ! df_net; then
+		fail "the DNS forwarder's test upstream did not start"
+	else
+		df_conf
+		if load_policy "$RL_FWD" --user "$RL_USER" "$DF_DIR/fwd.conf"; then
+			load_out=$OUT
+			label=x$RANDOM$RANDOM.leak.test
+			new_payload
+			p_lo=$PAYLOAD
+			RUN_TIMEOUT=240 rl_run --policy "$RL_FWD" --image "$RL_IMAGE" --shell -- -c \
+				'grep "^nameserver" /etc/resolv.conf
+				for t in udp tcp; do
+					probe resolve-connect "$0" cdn.test A "$t" 8443 100 || exit 1
+				done
+				probe dns "$0" "$1" A 2>&1; echo "refused=$?"
+				probe tcp 10.0.2.2 "$2" "$3"; echo "loopback=$?"' \
+				"$DF_FOREIGN_V4" "$label" "$HOST_LO_PORT" "$p_lo"
+			if [[ $load_out != *"dns: forwarded to 127.0.0.1:"*" 10.0.2.2:"*"(to 127.0.0.1)"* ||
+				$load_out != *"none leaked"* ]]; then
+				fail "load --user should forward DNS through 10.0.2.2 and pass its selftest once the forwarder serves: $load_out"
+			elif ((RC != 0)) || (($(grep -c "ok 100 of 100" <<<"$OUT") != 2)); then
+				fail "expected ok 100 of 100 twice (UDP, TCP): $(ran)"
+			elif [[ $OUT != "nameserver 10.0.2.2"* ]]; then
+				fail "the container's resolv.conf should name the forwarder (10.0.2.2): $OUT"
+			elif [[ $OUT != *"DNS answer code 5"$'\n'"refused=2"* ]]; then
+				fail "a name the file does not list should be answered REFUSED: $OUT"
+			elif (($(df_upstream_saw "$label") != 0)); then
+				fail "the upstream was asked $label, which the file does not list"
+			elif [[ $OUT != *"loopback=1" ]]; then
+				fail "the host's loopback through 10.0.2.2 (port $HOST_LO_PORT) should be denied (EPERM): $OUT"
+			else
+				expect_nothing "" tcp 127.0.0.1 "$HOST_LO_PORT" "$p_lo" && pass
+			fi
+			run "$CBPF" unload "$RL_FWD"
+			LOADED_POLICIES=${LOADED_POLICIES/ $RL_FWD / }
+		fi
+	fi
+fi

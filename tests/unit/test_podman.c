@@ -138,6 +138,56 @@ static void test_exact_rootless_in_git(void **state)
 	check_exact("rootless in ~/git", &r, want);
 }
 
+/* Rootless with the policy's DNS forwarder: slirp4netns takes the
+ * container to the host's loopback, where the forwarder listens, and
+ * resolv.conf names it. */
+static void test_exact_rootless_dns(void **state)
+{
+	const struct cbpf_run r = {
+		.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME, .image = CBPF_DEFAULT_IMAGE,
+		.cgroup_parent = "claudebpf-default.slice", .dns = "10.0.2.2", .shell = true,
+		.rootless = true, .uid = 1000, .gid = 1000, .home = HOME, .cwd = "/srv/x",
+	};
+	static const char *const want[] = {
+		"podman", "create", "--rm", "--interactive",
+		"--cgroup-parent=claudebpf-default.slice",
+		"--network=slirp4netns:allow_host_loopback=true", "--dns=10.0.2.2",
+		"--cgroupns=private", "--cap-drop=all", "--cap-add=" CBPF_PODMAN_CAPS,
+		"--security-opt=seccomp=" PROFILE,
+		"--security-opt=label=disable", "--security-opt=no-new-privileges",
+		"--userns=keep-id", "--env=HOME=/home/u",
+		"--volume=" AHOME ":/home/u:rw,nosuid,nodev",
+		"--volume=/srv/x:/srv/x:rw,nosuid,nodev",
+		"--workdir=/srv/x", "claude-sandbox:latest", "bash", NULL,
+	};
+
+	(void)state;
+	check_exact("rootless with the forwarder", &r, want);
+}
+
+/* Rootful with the forwarder: podman's bridge, named in resolv.conf. */
+static void test_exact_rootful_dns(void **state)
+{
+	const struct cbpf_run r = {
+		.podman = "podman", .seccomp = PROFILE, .agent_home = AHOME, .image = CBPF_DEFAULT_IMAGE,
+		.cgroup_parent = PARENT, .dns = "10.88.0.1", .shell = true,
+		.home = "/root", .cwd = "/srv/x",
+	};
+	static const char *const want[] = {
+		"podman", "create", "--rm", "--interactive",
+		"--cgroup-parent=/claude-bpf/default", "--network=private", "--dns=10.88.0.1",
+		"--cgroupns=private", "--cap-drop=all", "--cap-add=" CBPF_PODMAN_CAPS,
+		"--security-opt=seccomp=" PROFILE,
+		"--security-opt=label=disable", "--security-opt=no-new-privileges",
+		"--env=HOME=/root", "--volume=" AHOME ":/root:rw,nosuid,nodev",
+		"--volume=/srv/x:/srv/x:rw,nosuid,nodev",
+		"--workdir=/srv/x", "claude-sandbox:latest", "bash", NULL,
+	};
+
+	(void)state;
+	check_exact("rootful with the forwarder", &r, want);
+}
+
 /* Rootful podman through sudo by uid 1000, no terminal, outside ~/git which
  * does not exist, memory and CPU limits, a git repository. */
 static void test_exact_sudo_user(void **state)
@@ -301,6 +351,17 @@ static void build_prop(const struct prop_case *c, struct cbpf_run *r)
 }
 
 /* What holds for every command line, whatever the options. */
+/* The network a run is given: none, or a namespace of its own, which for a
+ * rootless run with the policy's forwarder is slirp4netns's with the host's
+ * loopback (the policy opens only the forwarder's port there). */
+static const char *network_of(const struct cbpf_run *r)
+{
+	if (r->no_internet)
+		return "--network=none";
+	return r->rootless && r->dns ? "--network=slirp4netns:allow_host_loopback=true"
+				     : "--network=private";
+}
+
 static void check_invariants(const char *what, const struct cbpf_run *r,
 			     const struct cbpf_argv *a)
 {
@@ -330,7 +391,7 @@ static void check_invariants(const char *what, const struct cbpf_run *r,
 			"--cgroupns=private", "--cap-drop=all", "--cap-add=" CBPF_PODMAN_CAPS,
 			"--security-opt=seccomp=" PROFILE, "--security-opt=label=disable",
 			"--security-opt=no-new-privileges",
-			r->no_internet ? "--network=none" : "--network=private", NULL }; *s; s++)
+			network_of(r), NULL }; *s; s++)
 		if (find(a, *s) < 0 || find(a, *s) > image)
 			dump_fail(a, what, "'%s' missing before the image", *s);
 	for (const char *const *s = (const char *const[]){ "--cap-add", "--network",
@@ -354,9 +415,9 @@ static void check_invariants(const char *what, const struct cbpf_run *r,
 		snprintf(buf, sizeof(buf), "--cgroup-parent=%s", r->cgroup_parent);
 		if (find(a, buf) < 0)
 			dump_fail(a, what, "'%s' missing", buf);
-		/* podman's own network namespace: the policy holds it. */
-		if (find(a, "--network=private") < 0)
-			dump_fail(a, what, "no --network=private with a policy");
+		/* A network namespace of its own: the policy holds it. */
+		if (find(a, network_of(r)) < 0)
+			dump_fail(a, what, "no %s with a policy", network_of(r));
 	}
 	if (count_prefix(a, "--workdir=") != 1)
 		dump_fail(a, what, "not exactly one --workdir");
@@ -879,6 +940,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exact_rootless_in_git),
+		cmocka_unit_test(test_exact_rootless_dns),
+		cmocka_unit_test(test_exact_rootful_dns),
 		cmocka_unit_test(test_exact_sudo_user),
 		cmocka_unit_test(test_exact_root_shell_no_internet),
 		cmocka_unit_test(test_properties),

@@ -71,3 +71,8 @@ df_conf() {
 	alias.test:8443/tcp
 	EOF
 }
+
+# df_upstream_saw TEXT: how many queries with TEXT the upstream logged.
+df_upstream_saw() {
+	grep -cF -- "$1" "$DF_DIR/dnsd.log"
+}

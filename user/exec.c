@@ -20,9 +20,9 @@
 #include <unistd.h>
 #include "cgroup.h"
 #include "commands.h"
+#include "loaded.h"
 #include "log.h"
 #include "seccomp_filter.h"
-#include "store.h"
 
 /* Raw sockets (CAP_NET_RAW) are refused by the programs already, and
  * AF_PACKET by the filter; the others would let the command reconfigure the
@@ -126,11 +126,11 @@ int cmd_exec(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *name = "default", *user = NULL, *netns = NULL, *uname, *what;
-	char mount[PATH_MAX], enf[PATH_MAX + CBPF_CGROUP_PATH_MAX], cg[sizeof(enf) + 32];
-	struct cbpf_policy p;
-	struct cbpf_store s;
-	uint64_t cgid;
+	const char *name = "default", *user = NULL, *netns = NULL, *uname;
+	char mount[PATH_MAX];
+	struct cbpf_loaded loaded;
+	enum cbpf_loaded_step step;
+	char cg[sizeof(loaded.cgroup) + 32];
 	uid_t uid;
 	gid_t gid;
 	int c, status, err;
@@ -162,28 +162,17 @@ int cmd_exec(int argc, char **argv)
 		cbpf_error(CBPF_MSG_NO_CGROUP2);
 		return 1;
 	}
-	/* Refuse unless the policy is loaded and every program attached. */
-	err = cbpf_store_open(&s, false, &what);
-	if (err && err != -ENOENT) {
-		cbpf_error("cannot %s: %s", what, strerror(-err));
+	/* Refuse unless the policy is loaded, every program attached, on the
+	 * cgroup it was loaded for. */
+	if ((err = cbpf_loaded_find(name, mount, NULL, &loaded, &step))) {
+		if (step == CBPF_LOADED_STORE && err != -ENOENT)
+			cbpf_error("cannot open the pinned programs and maps: %s", strerror(-err));
+		else
+			cbpf_error("no policy '%s' is enforced%s; run: sudo claude-bpf load "
+				   "--name %s FILE", name, cbpf_loaded_why(step), name);
 		return 1;
 	}
-	if (!err) {
-		err = cbpf_store_find_policy(&s, name, &cgid, &p);
-		cbpf_store_close(&s);
-	}
-	if (err) {
-		cbpf_error("no policy '%s' is loaded; run: sudo claude-bpf load "
-			   "--name %s FILE", name, name);
-		return 1;
-	}
-	if (cbpf_store_attached(name, cgid) != (1u << CBPF_HOOK__COUNT) - 1) {
-		cbpf_error("policy '%s' is not attached to its cgroup; run: sudo "
-			   "claude-bpf load --name %s FILE", name, name);
-		return 1;
-	}
-	snprintf(enf, sizeof(enf), "%s%s", mount, p.cgroup);
-	snprintf(cg, sizeof(cg), "%s/exec-%d", enf, (int)getpid());
+	snprintf(cg, sizeof(cg), "%s/exec-%d", loaded.cgroup, (int)getpid());
 	if ((err = cbpf_cgroup_create(cg))) {
 		cbpf_error("cannot create cgroup '%s': %s", cg, strerror(-err));
 		return 1;

@@ -21,6 +21,7 @@
 #include "dnsfwd.h"
 #include "commands.h"
 #include "guard.h"
+#include "loaded.h"
 #include "log.h"
 #include "podman.h"
 #include "podman_host.h"
@@ -42,38 +43,6 @@ static void remove_container(const char *podman, const char *id)
 	char out[256];
 
 	cbpf_capture(argv, out, sizeof(out));
-}
-
-/* The enforcement cgroup of policy `name`, checked: as root through the
- * pinned maps and links, else through the state file load wrote. */
-static int find_enforcement(const char *name, const char *mount, char *path,
-			    size_t len)
-{
-	struct cbpf_policy p;
-	struct cbpf_store s;
-	const char *what;
-	uint64_t cg, id;
-	int err;
-
-	if (geteuid() != 0) {
-		err = cbpf_runstate_read(name, &cg, path, len);
-		if (err)
-			return err;
-		/* A cgroup made again has a new id: stale state is refused. */
-		return cbpf_cgroup_id(path, &id) || id != cg ? -ESTALE : 0;
-	}
-	err = cbpf_store_open(&s, false, &what);
-	if (err)
-		return err;
-	err = cbpf_store_find_policy(&s, name, &cg, &p);
-	cbpf_store_close(&s);
-	if (err)
-		return err;
-	if (cbpf_store_attached(name, cg) != (1u << CBPF_HOOK__COUNT) - 1)
-		return -ENOLINK;
-	if ((size_t)snprintf(path, len, "%s%s", mount, p.cgroup) >= len)
-		return -ENAMETOOLONG;
-	return cbpf_cgroup_id(path, &id) || id != cg ? -ESTALE : 0;
 }
 
 /* Whether process `pid` sits in `cgroup` (absolute) or below it. */
@@ -145,6 +114,7 @@ static int check_container(const char *id, const struct cbpf_run *r, const char 
 	char *insp_argv[] = { "podman", "inspect", "--format", (char *)format, (char *)id, NULL };
 	char out[8192], *rest;
 	const char *what = "podman init";
+	bool outside = false;
 	long pid = 0;
 	int rc;
 
@@ -163,12 +133,12 @@ static int check_container(const char *id, const struct cbpf_run *r, const char 
 		else if (!own_namespace((pid_t)pid, "cgroup"))
 			what = "a cgroup namespace of its own (the kernel's view)", rc = -1;
 		else if (enf && !pid_inside((pid_t)pid, mount, enf))
-			what = "its place inside the enforcement cgroup", rc = -1;
+			outside = true, rc = -1;
 	}
 	if (rc == 0)
 		return 0;
 	remove_container("podman", id);
-	if (enf && !strcmp(what, "its place inside the enforcement cgroup"))
+	if (outside)
 		cbpf_error("the container is not inside the enforcement cgroup '%s'; it was "
 			   "removed and nothing was started", enf);
 	else
@@ -340,13 +310,15 @@ int cmd_run(int argc, char **argv)
 	struct cbpf_run r = { .podman = "podman", .image = CBPF_DEFAULT_IMAGE };
 	const char *name = "default", *bad, *why, *env[sizeof(pass_env) / sizeof(pass_env[0]) + 1];
 	char here[PATH_MAX], cwd[PATH_MAX], home[PATH_MAX], git[PATH_MAX + 8], mount[PATH_MAX];
-	char enf[PATH_MAX], parent[PATH_MAX], profile[PATH_MAX], msg[512];
+	char parent[PATH_MAX], profile[PATH_MAX], msg[512];
 	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
 	size_t ntargets = 0;
 	bool dry = false, systemd, skip_selftest = false, allow_writes = false;
 	char agent_home[PATH_MAX], quarantine[PATH_MAX], what[PATH_MAX];
 	struct cbpf_guards guards = { .n = 0 };
 	struct cbpf_dnsfwd_state dns;
+	struct cbpf_loaded loaded;
+	enum cbpf_loaded_step step;
 	struct cbpf_argv a;
 	struct passwd *pw;
 	const char *sudo_uid = getenv("SUDO_UID");
@@ -436,23 +408,20 @@ int cmd_run(int argc, char **argv)
 			cbpf_error(CBPF_MSG_NO_CGROUP2);
 			return 1;
 		}
-		err = find_enforcement(name, mount, enf, sizeof(enf));
-		if (err) {
+		if (cbpf_loaded_find(name, mount, NULL, &loaded, &step)) {
 			cbpf_error("no policy '%s' is enforced%s; run: sudo claude-bpf load "
-				   "--name %s allowed-hosts.conf", name,
-				   err == -ENOLINK ? " (its programs are not attached)" :
-				   err == -ESTALE ? " (its cgroup was removed)" : "",
+				   "--name %s allowed-hosts.conf", name, cbpf_loaded_why(step),
 				   name);
 			return 1;
 		}
-		err = cbpf_podman_cgroup_parent(mount, enf, systemd ? CBPF_CGM_SYSTEMD :
+		err = cbpf_podman_cgroup_parent(mount, loaded.cgroup, systemd ? CBPF_CGM_SYSTEMD :
 						CBPF_CGM_CGROUPFS, r.rootless, r.uid,
 						parent, sizeof(parent));
 		if (err) {
 			cbpf_error("policy '%s' enforces cgroup '%s', where %s podman with "
 				   "the %s cgroup manager cannot place containers; run: sudo "
 				   "claude-bpf load --name %s --cgroup-manager %s%s%s FILE",
-				   name, enf, r.rootless ? "rootless" : "rootful",
+				   name, loaded.cgroup, r.rootless ? "rootless" : "rootful",
 				   systemd ? "systemd" : "cgroupfs", name,
 				   systemd ? "systemd" : "cgroupfs",
 				   r.rootless ? " --user " : "", r.rootless ? pw->pw_name : "");
@@ -516,7 +485,7 @@ int cmd_run(int argc, char **argv)
 		cbpf_argv_print(&a, stdout);
 		rc = 0;
 	} else {
-		rc = launch(&r, a.v, mount, r.no_internet ? NULL : enf);
+		rc = launch(&r, a.v, mount, r.no_internet ? NULL : loaded.cgroup);
 	}
 	cbpf_argv_free(&a);
 	as_user(r.uid, r.gid);

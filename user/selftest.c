@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cgroup.h"
+#include "loaded.h"
 #include "commands.h"
 #include "leak.h"
 #include "log.h"
@@ -58,35 +59,29 @@ int cbpf_selftest_run(const char *name, const struct cbpf_leak_target *targets,
 	char mount[PATH_MAX], nested[PATH_MAX + 64];
 	struct cbpf_ruleset rs = {};
 	struct cbpf_leak_row *shared;
-	struct cbpf_policy p;
+	struct cbpf_loaded loaded;
+	enum cbpf_loaded_step step;
 	struct cbpf_store s;
-	uint64_t cg, id;
 	int err, n, status;
 	pid_t pid;
 
 	memset(out, 0, sizeof(*out));
 	*what = "find the cgroup2 mount";
 	if (cbpf_cgroup2_mount(mount, sizeof(mount)))
-		return -ENOENT;
+		return -ENODEV;
 	*what = "open the pinned programs and maps";
 	if ((err = cbpf_store_open(&s, false, what)))
 		return err;
-	*what = "find the policy";
-	err = cbpf_store_find_policy(&s, name, &cg, &p);
-	if (!err && cbpf_store_attached(name, cg) != (1u << CBPF_HOOK__COUNT) - 1) {
-		*what = "find the policy's programs attached";
-		err = -ENOLINK;
-	}
-	if (!err && (size_t)snprintf(out->cgroup, sizeof(out->cgroup), "%s%s", mount,
-				     p.cgroup) >= sizeof(out->cgroup))
+	err = cbpf_loaded_find(name, mount, &s, &loaded, &step);
+	*what = step == CBPF_LOADED_POLICY ? "find the policy" :
+		step == CBPF_LOADED_ATTACHED ? "find the policy's programs attached" :
+		"find the policy's cgroup";
+	if (!err && (size_t)snprintf(out->cgroup, sizeof(out->cgroup), "%s",
+				     loaded.cgroup) >= sizeof(out->cgroup))
 		err = -ENAMETOOLONG;
-	if (!err && (cbpf_cgroup_id(out->cgroup, &id) || id != cg)) {
-		*what = "find the policy's cgroup";
-		err = -ESTALE;
-	}
 	if (!err) {
 		*what = "read the policy's rules";
-		err = cbpf_policy_read_rules(&s, p.id, &rs);
+		err = cbpf_policy_read_rules(&s, loaded.policy.id, &rs);
 	}
 	if (err)
 		goto out;
@@ -99,7 +94,7 @@ int cbpf_selftest_run(const char *name, const struct cbpf_leak_target *targets,
 			cbpf_leak_add_target(in.targets, &in.ntargets, defaults[i]);
 	}
 	cbpf_leak_plan_from_rules(&rs, &in);
-	in.dns_forward = p.flags & CBPF_POLICY_DNS;
+	in.dns_forward = loaded.policy.flags & CBPF_POLICY_DNS;
 	cbpf_ruleset_free(&rs);
 	n = cbpf_leak_plan(&in, out->rows, CBPF_LEAK_MAX_ROWS);
 	if (n < 0) {
@@ -133,7 +128,7 @@ int cbpf_selftest_run(const char *name, const struct cbpf_leak_target *targets,
 		goto unmap;
 	}
 	if (pid == 0) {
-		struct counts_arg ca = { .s = &s, .cgroup_id = cg };
+		struct counts_arg ca = { .s = &s, .cgroup_id = loaded.cgroup_id };
 		struct cbpf_leak_ctx ctx = {
 			.counts = read_counts, .arg = &ca,
 			.reason_name = cbpf_reason_name, .nested_cgroup = nested,
@@ -219,8 +214,7 @@ int cmd_selftest(int argc, char **argv)
 	}
 	err = cbpf_selftest_run(a.policy, a.targets, a.ntargets, a.port, st, &what);
 	if (err) {
-		if (err == -ENOENT && (!strcmp(what, "find the policy") ||
-				       !strncmp(what, "open", 4)))
+		if (err == -ENOENT)     /* nothing pinned, or no such policy */
 			cbpf_error("no policy '%s' is loaded; run: sudo claude-bpf load "
 				   "--name %s FILE", a.policy, a.policy);
 		else

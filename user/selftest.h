@@ -17,7 +17,9 @@ struct cbpf_selftest {
 
 /* Runs the matrix for policy `name` toward `targets` (none: the
  * documentation addresses) and records the result in the policy's state
- * file when it has one. Returns 0 or -errno with *what naming the step. */
+ * file when it has one. Returns 0 or -errno with *what naming the step:
+ * -ENOENT when no policy `name` is loaded, -ENOLINK when a program is not
+ * attached, -ESTALE when its cgroup was made again (loaded.h). */
 int cbpf_selftest_run(const char *name, const struct cbpf_leak_target *targets,
 		      size_t ntargets, uint16_t port, struct cbpf_selftest *out,
 		      const char **what);

@@ -17,6 +17,29 @@ else
 	pass
 fi
 
+start_test "exec refuses a policy whose cgroup was removed and made again, and does not run the command"
+if load_policy cbt_exre "$T/conf/main.conf"; then
+	re_cg=$CGROUP_BASE/cbt_exre
+	run "$CBPF" exec --policy cbt_exre -- sh -c 'echo control'
+	ctrl=$OUT
+	if [[ $ctrl != control ]]; then
+		fail "the control: exec into cbt_exre before its cgroup is made again should run: $(ran)"
+	elif ! rmdir "$re_cg" || ! mkdir "$re_cg"; then
+		fail "cannot remove and make again $re_cg"
+	else
+		run "$CBPF" exec --policy cbt_exre -- sh -c 'echo ran'
+		if ((RC == 0)) || [[ $OUT == *ran* ]]; then
+			fail "exec into a cgroup made again (no programs on it) should refuse: $(ran)"
+		elif [[ $ERR != *"no policy 'cbt_exre' is enforced ("* ]]; then
+			fail "the refusal should say why the policy is not enforced: $(ran)"
+		else
+			pass
+		fi
+	fi
+	run "$CBPF" unload cbt_exre
+	LOADED_POLICIES=${LOADED_POLICIES/ cbt_exre / }
+fi
+
 start_test "exec runs the command in a child cgroup of the policy's enforcement cgroup"
 if ensure_policy cbt_main; then
 	run "$CBPF" exec --policy cbt_main -- cat /proc/self/cgroup

@@ -89,12 +89,18 @@ $(BUILD)/claude_bpf.skel.h: $(BUILD)/claude_bpf.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name claude_bpf > $@
 
-$(BUILD)/user/%.o: user/%.c $(wildcard user/*.h) include/claude_bpf.h | $(BUILD)/claude_bpf.skel.h
+# Each object depends on the headers it includes, as the compiler found
+# them (-MMD; -MP: a header deleted since is no error).
+DEPFLAGS = -MMD -MP -MF $(@:.o=.d) -MT $@
+
+$(BUILD)/user/%.o: user/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-# store.c embeds the BPF object through the skeleton: it is rebuilt with it.
+# store.c embeds the BPF object through the skeleton, the one file that
+# includes it: only it waits for the skeleton (named here, since its .d
+# does not exist before its first build), and it is rebuilt with it.
 $(BUILD)/user/store.o: $(BUILD)/claude_bpf.skel.h
 
 # main.c prints the version and runs the installed image recipe.
@@ -108,7 +114,9 @@ $(BUILD)/claude-bpf: $(USER_OBJS)
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -lcmocka $(PURE_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -MF $@.d -MT $@ $^ -lcmocka $(PURE_LIBS) -o $@
+
+-include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
 # The probe runs the leak matrix of selftest too (user/leak.c, free of libbpf).
 PROBE_SRCS := tests/tools/probe.c user/leak.c user/cgroup.c user/families.c

@@ -284,12 +284,19 @@ int cbpf_dnsfwd_ruleset(const struct cbpf_dnsfwd *f, struct cbpf_ruleset *rs)
 		cbpf_v4_mapped(a, &t->net4);
 		err = allow_dns(rs, a, t->port);
 	}
-	/* An alias of the host's loopback (slirp4netns's 10.0.2.2) leads to
-	 * every service listening there: only the forwarder's port is open,
-	 * whatever a wider rule of the file allows (the rule for the exact
-	 * address and port is looked up first, and wins). */
-	if (!err && f->net4_alias)
+	/* An alias of the host's loopback (slirp4netns's 10.0.2.2, and its
+	 * IPv6 twin fd00::2) leads to every service listening there: only the
+	 * forwarder's port is open, whatever a wider rule of the file allows
+	 * (the rule for the exact address and port is looked up first, and
+	 * wins). */
+	if (!err && f->net4_alias) {
+		uint8_t a6[16];
+
+		inet_pton(AF_INET6, CBPF_SLIRP_HOST6_TEXT, a6);
 		err = add_exact(rs, a, CBPF_PROTO_ANY, CBPF_PORT_ANY, CBPF_ACTION_DENY);
+		if (!err)
+			err = add_exact(rs, a6, CBPF_PROTO_ANY, CBPF_PORT_ANY, CBPF_ACTION_DENY);
+	}
 	if (err)
 		return err;
 	cbpf_ruleset_finish(rs);

@@ -256,7 +256,10 @@ if rl_ready; then
 		fail "the DNS forwarder's test upstream did not start"
 	else
 		df_conf
-		if load_policy "$RL_FWD" --user "$RL_USER" "$DF_DIR/fwd.conf"; then
+		# Rules wide enough to hold slirp4netns's aliases of the host's
+		# loopback: the policy must keep them shut all the same.
+		{ cat "$DF_DIR/fwd.conf"; printf '%s\n' '10.0.0.0/16:*' '[fd00::/16]:*'; } >"$DF_DIR/fwd-rl.conf"
+		if load_policy "$RL_FWD" --user "$RL_USER" "$DF_DIR/fwd-rl.conf"; then
 			load_out=$OUT
 			label=x$RANDOM$RANDOM.leak.test
 			new_payload
@@ -267,7 +270,8 @@ if rl_ready; then
 					probe resolve-connect "$0" cdn.test A "$t" 8443 100 || exit 1
 				done
 				probe dns "$0" "$1" A 2>&1; echo "refused=$?"
-				probe tcp 10.0.2.2 "$2" "$3"; echo "loopback=$?"' \
+				probe tcp 10.0.2.2 "$2" "$3"; echo "loopback=$?"
+				probe tcp fd00::2 "$2" "$3"; echo "loopback6=$?"' \
 				"$DF_FOREIGN_V4" "$label" "$HOST_LO_PORT" "$p_lo"
 			if [[ $load_out != *"dns: forwarded to 127.0.0.1:"*" 10.0.2.2:"*"(to 127.0.0.1)"* ||
 				$load_out != *"none leaked"* ]]; then
@@ -280,10 +284,11 @@ if rl_ready; then
 				fail "a name the file does not list should be answered REFUSED: $OUT"
 			elif [[ $(df_upstream_saw "$label") != 0 ]]; then
 				fail "the upstream was asked $label, which the file does not list (or its log is unreadable): $(df_upstream_saw "$label")"
-			elif [[ $OUT != *"loopback=1" ]]; then
-				fail "the host's loopback through 10.0.2.2 (port $HOST_LO_PORT) should be denied (EPERM): $OUT"
+			elif [[ $OUT != *"loopback=1"$'\n'"loopback6=1" ]]; then
+				fail "the host's loopback through 10.0.2.2 and fd00::2 (port $HOST_LO_PORT) should be denied (EPERM), a wider rule of the file notwithstanding: $OUT"
 			else
-				expect_nothing "" tcp 127.0.0.1 "$HOST_LO_PORT" "$p_lo" && pass
+				expect_nothing "" tcp 127.0.0.1 "$HOST_LO_PORT" "$p_lo" &&
+					expect_nothing "" tcp ::1 "$HOST_LO_PORT" "$p_lo" && pass
 			fi
 			run "$CBPF" unload "$RL_FWD"
 			LOADED_POLICIES=${LOADED_POLICIES/ $RL_FWD / }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,25 +23,39 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
+/* Each hook: its name (its pins, and in output), the program in the
+ * object, and where the kernel runs it. */
 static const struct {
 	const char *name;
+	const char *prog;
 	enum bpf_attach_type type;
 } hooks[CBPF_HOOK__COUNT] = {
-	[CBPF_HOOK_CONNECT4]    = { "connect4", BPF_CGROUP_INET4_CONNECT },
-	[CBPF_HOOK_CONNECT6]    = { "connect6", BPF_CGROUP_INET6_CONNECT },
-	[CBPF_HOOK_SENDMSG4]    = { "sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
-	[CBPF_HOOK_SENDMSG6]    = { "sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
-	[CBPF_HOOK_EGRESS]      = { "egress", BPF_CGROUP_INET_EGRESS },
-	[CBPF_HOOK_SOCK_CREATE] = { "sock_create", BPF_CGROUP_INET_SOCK_CREATE },
-	[CBPF_HOOK_RECVMSG4]    = { "recvmsg4", BPF_CGROUP_UDP4_RECVMSG },
-	[CBPF_HOOK_RECVMSG6]    = { "recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
-	[CBPF_HOOK_GETPEERNAME4] = { "getpeername4", BPF_CGROUP_INET4_GETPEERNAME },
-	[CBPF_HOOK_GETPEERNAME6] = { "getpeername6", BPF_CGROUP_INET6_GETPEERNAME },
+#define HOOK(h, name, type) [CBPF_HOOK_##h] = { name, "cbpf_" name, type }
+	HOOK(CONNECT4, "connect4", BPF_CGROUP_INET4_CONNECT),
+	HOOK(CONNECT6, "connect6", BPF_CGROUP_INET6_CONNECT),
+	HOOK(SENDMSG4, "sendmsg4", BPF_CGROUP_UDP4_SENDMSG),
+	HOOK(SENDMSG6, "sendmsg6", BPF_CGROUP_UDP6_SENDMSG),
+	HOOK(EGRESS, "egress", BPF_CGROUP_INET_EGRESS),
+	HOOK(SOCK_CREATE, "sock_create", BPF_CGROUP_INET_SOCK_CREATE),
+	HOOK(RECVMSG4, "recvmsg4", BPF_CGROUP_UDP4_RECVMSG),
+	HOOK(RECVMSG6, "recvmsg6", BPF_CGROUP_UDP6_RECVMSG),
+	HOOK(GETPEERNAME4, "getpeername4", BPF_CGROUP_INET4_GETPEERNAME),
+	HOOK(GETPEERNAME6, "getpeername6", BPF_CGROUP_INET6_GETPEERNAME),
+#undef HOOK
 };
 
-static const char *const map_names[] = {
-	"policies", "rules", "exact_rules", "hostnames", "deny_counters", "settings",
-	"events", "event_limit", "decisions", "policy_hints", "dns_redirects",
+/* Each map pinned: its name, and where the store keeps its fd. */
+static const struct {
+	const char *name;
+	size_t fd;                      /* offset in struct cbpf_store */
+} maps[] = {
+#define MAP(name, field) { name, offsetof(struct cbpf_store, field) }
+	MAP("policies", policies_fd), MAP("rules", rules_fd), MAP("exact_rules", exact_fd),
+	MAP("hostnames", hostnames_fd), MAP("deny_counters", counters_fd),
+	MAP("settings", settings_fd), MAP("events", events_fd),
+	MAP("event_limit", event_limit_fd), MAP("decisions", decisions_fd),
+	MAP("policy_hints", policy_hints_fd), MAP("dns_redirects", dns_redirects_fd),
+#undef MAP
 };
 
 /* The program that is no hook: the DNS forwarder's events. */
@@ -55,14 +70,10 @@ const char *cbpf_hook_name(int hook)
 
 static int *map_fd_slot(struct cbpf_store *s, size_t i)
 {
-	int *slots[] = { &s->policies_fd, &s->rules_fd, &s->exact_fd, &s->hostnames_fd,
-			 &s->counters_fd, &s->settings_fd, &s->events_fd,
-			 &s->event_limit_fd, &s->decisions_fd, &s->policy_hints_fd,
-			 &s->dns_redirects_fd };
-	return slots[i];
+	return (int *)((char *)s + maps[i].fd);
 }
 
-#define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
+#define N_MAPS (sizeof(maps) / sizeof(maps[0]))
 
 static void store_init(struct cbpf_store *s)
 {
@@ -115,7 +126,7 @@ static int open_pinned(struct cbpf_store *s)
 	char path[256];
 
 	for (size_t i = 0; i < N_MAPS; i++) {
-		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/%s", map_names[i]);
+		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/%s", maps[i].name);
 		*map_fd_slot(s, i) = bpf_obj_get(path);
 		if (*map_fd_slot(s, i) < 0)
 			return -errno;
@@ -128,23 +139,6 @@ static int open_pinned(struct cbpf_store *s)
 	}
 	s->report_fd = bpf_obj_get(REPORT_PIN);
 	return s->report_fd < 0 ? -errno : 0;
-}
-
-static struct bpf_program *skel_prog(struct claude_bpf *skel, int hook)
-{
-	struct bpf_program *progs[CBPF_HOOK__COUNT] = {
-		[CBPF_HOOK_CONNECT4] = skel->progs.cbpf_connect4,
-		[CBPF_HOOK_CONNECT6] = skel->progs.cbpf_connect6,
-		[CBPF_HOOK_SENDMSG4] = skel->progs.cbpf_sendmsg4,
-		[CBPF_HOOK_SENDMSG6] = skel->progs.cbpf_sendmsg6,
-		[CBPF_HOOK_EGRESS] = skel->progs.cbpf_egress,
-		[CBPF_HOOK_SOCK_CREATE] = skel->progs.cbpf_sock_create,
-		[CBPF_HOOK_RECVMSG4] = skel->progs.cbpf_recvmsg4,
-		[CBPF_HOOK_RECVMSG6] = skel->progs.cbpf_recvmsg6,
-		[CBPF_HOOK_GETPEERNAME4] = skel->progs.cbpf_getpeername4,
-		[CBPF_HOOK_GETPEERNAME6] = skel->progs.cbpf_getpeername6,
-	};
-	return progs[hook];
 }
 
 static bool helper_ok(enum bpf_prog_type type, enum bpf_func_id id)
@@ -181,6 +175,7 @@ static bool helper_ok(enum bpf_prog_type type, enum bpf_func_id id)
 static int load_and_pin(struct cbpf_store *s, const char **what)
 {
 	struct claude_bpf *skel;
+	struct bpf_program *prog;
 	struct bpf_map *map;
 	char path[256];
 	int err;
@@ -210,8 +205,8 @@ static int load_and_pin(struct cbpf_store *s, const char **what)
 	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
 		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/progs/%s", hooks[h].name);
 		unlink(path);   /* a stale pin from an interrupted load */
-		err = bpf_program__pin(skel_prog(skel, h), path);
-		if (err)
+		prog = bpf_object__find_program_by_name(skel->obj, hooks[h].prog);
+		if ((err = prog ? bpf_program__pin(prog, path) : -ENOENT))
 			goto out;
 	}
 	unlink(REPORT_PIN);
@@ -371,7 +366,7 @@ int cbpf_store_remove_if_unused(struct cbpf_store *s)
 	}
 	unlink(REPORT_PIN);
 	for (size_t i = 0; i < N_MAPS; i++) {
-		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/%s", map_names[i]);
+		snprintf(path, sizeof(path), CBPF_PIN_ROOT "/%s", maps[i].name);
 		unlink(path);
 	}
 	rmdir(CBPF_PIN_ROOT "/progs");
@@ -422,30 +417,36 @@ static void link_path(char *buf, size_t len, const char *name, int hook)
 		snprintf(buf, len, CBPF_PIN_ROOT "/links/%s/%s", name, hooks[hook].name);
 }
 
-/* The cgroup a pinned link is attached to, 0 when it is not. */
-static uint64_t link_cgroup(int fd)
+/* The link pinned for hook `h` of policy `name` (its pin in `path`), and
+ * the cgroup it is attached to (0: none). Returns its fd, or -1 with no
+ * such pin. */
+static int pinned_link(const char *name, int h, char path[256], uint64_t *cgroup_id)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
+	int fd;
 
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_LINK_TYPE_CGROUP)
-		return 0;
-	return info.cgroup.cgroup_id;
+	link_path(path, 256, name, h);
+	*cgroup_id = 0;
+	if ((fd = bpf_obj_get(path)) < 0)
+		return -1;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.type == BPF_LINK_TYPE_CGROUP)
+		*cgroup_id = info.cgroup.cgroup_id;
+	return fd;
 }
 
 unsigned cbpf_store_attached(const char *name, uint64_t cgroup_id)
 {
 	unsigned bits = 0;
 	char path[256];
+	uint64_t cg;
 
 	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
-		int fd;
+		int fd = pinned_link(name, h, path, &cg);
 
-		link_path(path, sizeof(path), name, h);
-		fd = bpf_obj_get(path);
 		if (fd < 0)
 			continue;
-		if (link_cgroup(fd) == cgroup_id)
+		if (cg == cgroup_id)
 			bits |= 1u << h;
 		close(fd);
 	}
@@ -467,15 +468,12 @@ int cbpf_store_attach(struct cbpf_store *s, const char *name, int cgroup_fd,
 	if (fstat(cgroup_fd, &st))
 		return -errno;
 	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
-		int fd;
+		uint64_t cg;
+		int fd = pinned_link(name, h, path, &cg);
 
-		link_path(path, sizeof(path), name, h);
-		fd = bpf_obj_get(path);
 		if (fd >= 0) {
-			bool live = link_cgroup(fd) == (uint64_t)st.st_ino;
-
 			close(fd);
-			if (live)
+			if (cg == (uint64_t)st.st_ino)
 				continue;
 			unlink(path);   /* a link to a cgroup that is gone */
 		}
@@ -503,10 +501,9 @@ int cbpf_store_detach(const char *name)
 	int err = 0;
 
 	for (int h = 0; h < CBPF_HOOK__COUNT; h++) {
-		int fd;
+		uint64_t cg;
+		int fd = pinned_link(name, h, path, &cg);
 
-		link_path(path, sizeof(path), name, h);
-		fd = bpf_obj_get(path);
 		if (fd < 0)
 			continue;
 		/* Detach now, even if some other process holds the link open. */

@@ -508,61 +508,11 @@ static int count_procs_file(int dfd)
 	return count + partial;
 }
 
-/* Sums cgroup.procs over the tree at dfd, which it closes. A child that
- * vanishes meanwhile (a container exiting) is skipped. */
-static int count_tree(int dfd)
-{
-	int total, r = 0;
-	DIR *d;
-
-	total = count_procs_file(dfd);
-	if (total < 0) {
-		close(dfd);
-		return total;
-	}
-	d = fdopendir(dfd);
-	if (!d) {
-		r = -errno;
-		close(dfd);
-		return r;
-	}
-	for (;;) {
-		struct dirent *e;
-		int c;
-
-		errno = 0;
-		e = readdir(d);
-		if (!e) {
-			r = -errno;
-			break;
-		}
-		if (!is_subdir(d, e))
-			continue;
-		c = openat(dirfd(d), e->d_name,
-			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (c < 0 && errno == ENOENT)
-			continue;
-		r = c < 0 ? -errno : count_tree(c);
-		if (r == -ENOENT)
-			r = 0;
-		if (r < 0)
-			break;
-		total += r;
-	}
-	closedir(d);
-	return r < 0 ? r : total;
-}
-
-int cbpf_cgroup_count_procs(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	return fd < 0 ? -errno : count_tree(fd);
-}
-
-/* Removes every directory below dfd, deepest first, and closes dfd. Only
- * rmdir: the files of a cgroup go with it and cannot be unlinked. */
-static int remove_children(int dfd)
+/* Calls visit(d, name, fd, arg) for each directory below the one at dfd,
+ * with the child opened (visit closes it), and closes dfd. A child that
+ * vanishes meanwhile is skipped. Stops at the first error, and returns it. */
+static int each_subdir(int dfd, int (*visit)(DIR *d, const char *name, int fd, void *arg),
+		       void *arg)
 {
 	DIR *d = fdopendir(dfd);
 	int r = 0;
@@ -586,21 +536,67 @@ static int remove_children(int dfd)
 			continue;
 		c = openat(dirfd(d), e->d_name,
 			   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (c < 0) {
-			if (errno == ENOENT)
-				continue;
-			r = -errno;
-			break;
-		}
-		r = remove_children(c);
-		if (!r && unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) &&
-		    errno != ENOENT)
-			r = -errno;
-		if (r)
+		if (c < 0 && errno == ENOENT)
+			continue;
+		if ((r = c < 0 ? -errno : visit(d, e->d_name, c, arg)))
 			break;
 	}
 	closedir(d);
 	return r;
+}
+
+static int count_tree(int dfd);
+
+static int count_child(DIR *d, const char *name, int fd, void *arg)
+{
+	int r = count_tree(fd);
+
+	(void)d, (void)name;
+	if (r == -ENOENT)   /* a container exiting */
+		return 0;
+	if (r < 0)
+		return r;
+	*(int *)arg += r;
+	return 0;
+}
+
+/* Sums cgroup.procs over the tree at dfd, which it closes. */
+static int count_tree(int dfd)
+{
+	int total = count_procs_file(dfd), r;
+
+	if (total < 0) {
+		close(dfd);
+		return total;
+	}
+	r = each_subdir(dfd, count_child, &total);
+	return r < 0 ? r : total;
+}
+
+int cbpf_cgroup_count_procs(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : count_tree(fd);
+}
+
+/* Removes every directory below dfd, deepest first, and closes dfd. Only
+ * rmdir: the files of a cgroup go with it and cannot be unlinked. */
+static int remove_children(int dfd);
+
+static int remove_child(DIR *d, const char *name, int fd, void *arg)
+{
+	int r = remove_children(fd);
+
+	(void)arg;
+	if (!r && unlinkat(dirfd(d), name, AT_REMOVEDIR) && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+static int remove_children(int dfd)
+{
+	return each_subdir(dfd, remove_child, NULL);
 }
 
 int cbpf_cgroup_remove_tree(const char *path)

@@ -166,7 +166,7 @@ int cmd_exec(int argc, char **argv)
 	 * cgroup it was loaded for. */
 	if ((err = cbpf_loaded_find(name, mount, NULL, &loaded, &step))) {
 		if (step == CBPF_LOADED_STORE && err != -ENOENT)
-			cbpf_error("cannot open the pinned programs and maps: %s", strerror(-err));
+			cbpf_error("cannot %s: %s", loaded.store_what, strerror(-err));
 		else
 			cbpf_error("no policy '%s' is enforced%s; run: sudo claude-bpf load "
 				   "--name %s FILE", name, cbpf_loaded_why(step), name);

@@ -26,7 +26,6 @@ int cbpf_loaded_find(const char *name, const char *mount, struct cbpf_store *s,
 		     struct cbpf_loaded *out, enum cbpf_loaded_step *step)
 {
 	struct cbpf_store own;
-	const char *what;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -38,7 +37,7 @@ int cbpf_loaded_find(const char *name, const char *mount, struct cbpf_store *s,
 		return same_cgroup(out, step);
 	}
 	*step = CBPF_LOADED_STORE;
-	if (!s && (err = cbpf_store_open(s = &own, false, &what)))
+	if (!s && (err = cbpf_store_open(s = &own, false, &out->store_what)))
 		return err;
 	*step = CBPF_LOADED_POLICY;
 	err = cbpf_store_find_policy(s, name, &out->cgroup_id, &out->policy);

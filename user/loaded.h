@@ -16,6 +16,8 @@ struct cbpf_loaded {
 	char cgroup[PATH_MAX];          /* absolute: the mount, then the policy's path */
 	struct cbpf_policy policy;      /* as the maps hold it; zero when found
 	                                 * through the state file */
+	const char *store_what;         /* what opening the store could not do
+	                                 * (CBPF_LOADED_STORE) */
 };
 
 /* Where finding it failed. */

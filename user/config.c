@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "addr.h"
 #include "config.h"
 
 #define LINE_MAX_LEN 1023
@@ -106,13 +107,6 @@ static bool mask(uint8_t a[16], unsigned prefix)
 	return set;
 }
 
-static bool is_v4_mapped(const uint8_t a[16])
-{
-	static const uint8_t pfx[12] = { [10] = 0xff, [11] = 0xff };
-
-	return !memcmp(a, pfx, sizeof(pfx));
-}
-
 enum cbpf_prefix_error cbpf_parse_prefix(const char *s, int family,
 					 uint8_t addr[16], uint8_t *prefix)
 {
@@ -128,8 +122,10 @@ enum cbpf_prefix_error cbpf_parse_prefix(const char *s, int family,
 	memcpy(a, s, n);
 	a[n] = '\0';
 	if (family == AF_INET) {
-		addr[10] = addr[11] = 0xff;
-		ok = inet_pton(AF_INET, a, addr + 12);
+		uint8_t a4[4];
+
+		if ((ok = inet_pton(AF_INET, a, a4)) == 1)
+			cbpf_v4_mapped(addr, a4);
 	} else {
 		ok = inet_pton(AF_INET6, a, addr);
 	}
@@ -145,7 +141,7 @@ void cbpf_format_prefix(const uint8_t addr[16], uint8_t prefix, char *buf,
 			size_t len)
 {
 	/* A v4-mapped prefix shorter than 96 has no IPv4 spelling. */
-	bool v4 = is_v4_mapped(addr) && prefix >= 96;
+	bool v4 = cbpf_is_v4_mapped(addr) && prefix >= 96;
 	char a[INET6_ADDRSTRLEN] = "";
 	unsigned full = v4 ? 32 : 128, n = v4 ? prefix - 96u : prefix;
 

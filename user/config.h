@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include "addr.h"   /* cbpf_v4_mapped, for the callers that have it from here */
 #include "claude_bpf.h"
 #include "errors.h"
 
@@ -66,16 +67,6 @@ size_t cbpf_conf_wildcards(const struct cbpf_conf *c);
  * -EINVAL when there is, or -ENOMEM. */
 int cbpf_conf_check_direct(const struct cbpf_conf *c, const char *path,
 			   struct cbpf_errors *errs);
-
-/* `ipv4` (4 bytes, network order) as the maps and rules hold it: the
- * v4-mapped IPv6 address ::ffff:a.b.c.d. */
-static inline void cbpf_v4_mapped(uint8_t out[16], const void *ipv4)
-{
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-	memcpy(out, mapped, sizeof(mapped));
-	memcpy(out + 12, ipv4, 4);
-}
 
 /* Formats an address (v4-mapped printed as IPv4) with "/prefix" in the
  * address family's own terms when prefix < full length. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <ldns/ldns.h>
+#include "addr.h"
 #include "dnsfwd.h"
 #include "dnsmsg.h"
 #include "dnsview.h"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ldns/ldns.h>
+#include "addr.h"
 #include "config.h"
 #include "dnsmsg.h"
 

@@ -15,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "addr.h"
 #include "daemon.h"
 #include "grants.h"
 #include "internet.h"

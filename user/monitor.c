@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "addr.h"
 #include "cgroup.h"
 #include "commands.h"
 #include "log.h"
@@ -568,7 +569,7 @@ static int on_event(void *ctx, void *data, size_t len)
 {
 	struct monitor *m = ctx;
 	const struct cbpf_event *e = data;
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff }, zero[16];
+	static const uint8_t zero[16];
 	char when[40], addr[INET6_ADDRSTRLEN], dest[INET6_ADDRSTRLEN + 8];
 	char protobuf[4], comm[sizeof(e->comm) + 1], rel[PATH_MAX], short_id[13];
 	char qname[CBPF_HOST_MAX + 1];
@@ -605,7 +606,7 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	/* sock_create has no destination; egress none for a packet it could
 	 * not parse (left zero); the socket address hooks always have one. */
-	v4 = memcmp(e->addr, mapped, sizeof(mapped)) == 0;
+	v4 = cbpf_is_v4_mapped(e->addr);
 	has_addr = e->hook != CBPF_HOOK_SOCK_CREATE && e->hook != CBPF_HOOK_FORWARDER &&
 		   (e->hook != CBPF_HOOK_EGRESS || memcmp(e->addr, zero, sizeof(zero)));
 	/* The forwarder's refusal names the name asked for. */

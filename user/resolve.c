@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "addr.h"
 #include "resolve.h"
 
 #define MAX_ANSWERS 64
@@ -116,9 +117,9 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf,
 
 		status = ares_parse_a_reply(abuf, alen, NULL, a, &n);
 		for (int i = 0; status == ARES_SUCCESS && i < n; i++) {
-			uint8_t m[16] = { [10] = 0xff, [11] = 0xff };
+			uint8_t m[16];
 
-			memcpy(&m[12], &a[i].ipaddr, 4);
+			cbpf_v4_mapped(m, &a[i].ipaddr);
 			if (add_addr(q->res, m, a[i].ttl))
 				status = ARES_ENOMEM;
 		}
@@ -150,14 +151,13 @@ static void on_aaaa(void *arg, int status, int timeouts, unsigned char *abuf, in
 int cbpf_ares_set_servers(void *channel, const uint8_t (*servers)[16], size_t n)
 {
 	ares_channel ch = channel;
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	struct ares_addr_node *nodes = calloc(n ? n : 1, sizeof(*nodes));
 	int rc;
 
 	if (!nodes)
 		return ARES_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if (!memcmp(servers[i], mapped, 12)) {
+		if (cbpf_is_v4_mapped(servers[i])) {
 			nodes[i].family = AF_INET;
 			memcpy(&nodes[i].addr.addr4, &servers[i][12], 4);
 		} else {

@@ -118,16 +118,18 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
-# The probe runs the leak matrix of selftest too (user/leak.c, free of libbpf).
-PROBE_SRCS := tests/tools/probe.c user/leak.c user/cgroup.c user/families.c
-$(BUILD)/tests/probe: $(PROBE_SRCS) user/leak.h user/cgroup.h user/families.h include/claude_bpf.h
+# The probe runs the leak matrix of selftest too (user/leak.c, free of libbpf,
+# which judges rules with user/rules.c).
+PROBE_SRCS := tests/tools/probe.c user/leak.c user/rules.c user/config.c user/errors.c \
+	user/cgroup.c user/families.c
+$(BUILD)/tests/probe: $(PROBE_SRCS) user/leak.h user/rules.h user/config.h user/cgroup.h user/families.h include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(PROBE_SRCS) -o $@
 
 # The probe inside the podman tests' busybox image, which has no libc.
 # Without the sanitizers: they do not link statically.
-$(BUILD)/tests/probe-static: $(PROBE_SRCS) user/leak.h user/cgroup.h user/families.h include/claude_bpf.h
+$(BUILD)/tests/probe-static: $(PROBE_SRCS) user/leak.h user/rules.h user/config.h user/cgroup.h user/families.h include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static $(PROBE_SRCS) -o $@

@@ -89,50 +89,6 @@ int cbpf_leak_parse_target(const char *s, struct cbpf_leak_target *t)
 
 /* ---------------------------------------------------------------- rules */
 
-static bool in_prefix(const uint8_t addr[16], const uint8_t net[16], unsigned prefix)
-{
-	unsigned bytes = prefix / 8, bits = prefix % 8;
-
-	if (memcmp(addr, net, bytes))
-		return false;
-	return !bits || ((addr[bytes] ^ net[bytes]) & (uint8_t)(0xff << (8 - bits))) == 0;
-}
-
-bool cbpf_leak_allowed(const struct cbpf_ruleset *rs, const uint8_t addr[16],
-		       uint8_t proto, uint16_t port, uint8_t *prefix)
-{
-	/* The programs' lookup order: (proto, port), (proto, any), (any, any). */
-	const struct { uint8_t proto; uint16_t port; } order[3] = {
-		{ proto, htons(port) }, { proto, CBPF_PORT_ANY }, { CBPF_PROTO_ANY, CBPF_PORT_ANY },
-	};
-	const struct cbpf_rule_entry *best = NULL;
-	int best_len = -1;
-
-	for (int o = 0; o < 3; o++) {
-		const struct cbpf_rule_entry *found = NULL;
-		int found_len = -1;
-
-		if ((o == 1 && !port) || (o == 2 && proto == CBPF_PROTO_ANY))
-			continue;
-		for (size_t i = 0; i < rs->n; i++) {
-			const struct cbpf_rule_entry *e = &rs->v[i];
-			int len = cbpf_key_addr_prefix(&e->key);
-
-			if (e->key.proto == order[o].proto && e->key.port == order[o].port &&
-			    len > found_len && in_prefix(addr, e->key.addr, (unsigned)len)) {
-				found = e;
-				found_len = len;
-			}
-		}
-		if (found && found_len > best_len) {
-			best = found;
-			best_len = found_len;
-		}
-	}
-	*prefix = best ? (uint8_t)best_len : 0;
-	return best && best->val.action == CBPF_ACTION_ALLOW;
-}
-
 static bool is_loopback(const uint8_t a[16])
 {
 	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
@@ -158,7 +114,8 @@ static void mapped_target(const uint8_t addr[16], struct cbpf_leak_target *t)
 	inet_ntop(t->family, t->addr, t->text, sizeof(t->text));
 }
 
-void cbpf_leak_plan_from_rules(const struct cbpf_ruleset *rs, struct cbpf_leak_plan_in *in)
+void cbpf_leak_plan_from_rules(const struct cbpf_ruleset *rs, uint64_t now_ns,
+			       struct cbpf_leak_plan_in *in)
 {
 	static const uint8_t lo4[16] = { [10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1 };
 	static const uint8_t lo6[16] = { [15] = 1 };
@@ -179,11 +136,11 @@ void cbpf_leak_plan_from_rules(const struct cbpf_ruleset *rs, struct cbpf_leak_p
 				continue;
 			if (is_loopback(e->key.addr))
 				continue;   /* the loopback rows try those */
-			if (!cbpf_leak_allowed(rs, e->key.addr, e->key.proto, port, &prefix))
+			if (!cbpf_rules_decide(rs, e->key.addr, e->key.proto, port, now_ns, &prefix))
 				continue;   /* a deny inside: not an allowed address */
 			for (uint32_t p = (uint32_t)port + 1; p <= 65535 && p <= (uint32_t)port + 64; p++) {
-				if (cbpf_leak_allowed(rs, e->key.addr, e->key.proto, (uint16_t)p,
-						      &prefix))
+				if (cbpf_rules_decide(rs, e->key.addr, e->key.proto, (uint16_t)p,
+						      now_ns, &prefix))
 					continue;
 				in->other_port_found = true;
 				mapped_target(e->key.addr, &in->other_addr);
@@ -194,10 +151,10 @@ void cbpf_leak_plan_from_rules(const struct cbpf_ruleset *rs, struct cbpf_leak_p
 		}
 	}
 	/* The host's loopback is allowed only to a rule for the exact address. */
-	in->loopback_allowed[0] = cbpf_leak_allowed(rs, lo4, CBPF_PROTO_TCP, in->port, &prefix) &&
-				  prefix == 128;
-	in->loopback_allowed[1] = cbpf_leak_allowed(rs, lo6, CBPF_PROTO_TCP, in->port, &prefix) &&
-				  prefix == 128;
+	in->loopback_allowed[0] = cbpf_rules_decide(rs, lo4, CBPF_PROTO_TCP, in->port, now_ns,
+						    &prefix) && prefix == 128;
+	in->loopback_allowed[1] = cbpf_rules_decide(rs, lo6, CBPF_PROTO_TCP, in->port, now_ns,
+						    &prefix) && prefix == 128;
 }
 
 /* ---------------------------------------------------------------- arguments */

@@ -123,19 +123,13 @@ struct cbpf_leak_ctx {
 };
 void cbpf_leak_run(struct cbpf_leak_row *rows, size_t n, const struct cbpf_leak_ctx *ctx);
 
-/* Whether rule set `rs` allows `addr` (IPv6 or v4-mapped), protocol and
- * port (host order), decided as the programs decide (expiry and the
- * loopback rule aside): the longest address prefix wins, at equal prefix a
- * port rule before an every-port rule before an every-protocol rule.
- * *exact_prefix is set to the address prefix of the deciding rule (0 when
- * none matched). */
-bool cbpf_leak_allowed(const struct cbpf_ruleset *rs, const uint8_t addr[16],
-		       uint8_t proto, uint16_t port, uint8_t *prefix);
-
-/* Fills the other-port row and the loopback flags of `in` from the rules:
- * an address a rule allows on one port (exact hosts first, DNS resolvers
- * last, loopback never), with the nearest higher port the rules deny. */
-void cbpf_leak_plan_from_rules(const struct cbpf_ruleset *rs, struct cbpf_leak_plan_in *in);
+/* Fills the other-port row and the loopback flags of `in` from the rules,
+ * judged at `now_ns` (CLOCK_BOOTTIME; 0: none has expired) by
+ * cbpf_rules_decide: an address a rule allows on one port (exact hosts
+ * first, DNS resolvers last, loopback never), with the nearest higher port
+ * the rules deny. */
+void cbpf_leak_plan_from_rules(const struct cbpf_ruleset *rs, uint64_t now_ns,
+			       struct cbpf_leak_plan_in *in);
 
 /* The arguments of `claude-bpf selftest`. */
 struct cbpf_leak_args {

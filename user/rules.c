@@ -145,6 +145,70 @@ void cbpf_ruleset_finish(struct cbpf_ruleset *rs)
 	rs->n = n;
 }
 
+/* Whether the first `len` bits of `addr` are those of `net`: the trie's
+ * match of a key's address. */
+static bool in_prefix(const uint8_t addr[16], const uint8_t net[16], unsigned len)
+{
+	unsigned bytes = len / 8, bits = len % 8;
+
+	if (memcmp(addr, net, bytes))
+		return false;
+	return !bits || ((addr[bytes] ^ net[bytes]) & (uint8_t)(0xff << (8 - bits))) == 0;
+}
+
+/* The kernel's lookup_rule for one key (proto, port) in one map: in
+ * "exact_rules" the entry for the whole address, in "rules" the longest
+ * prefix that holds it; either one expired at now_ns is none. */
+static const struct cbpf_rule *lookup_rule(const struct cbpf_ruleset *rs, bool exact,
+					   const uint8_t addr[16], uint8_t proto,
+					   uint16_t port_be, uint64_t now_ns)
+{
+	const struct cbpf_rule_entry *found = NULL;
+
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct cbpf_rule_entry *e = &rs->v[i];
+
+		if (e->key.proto != proto || e->key.port != port_be ||
+		    (e->key.prefixlen == CBPF_KEY_EXACT) != exact)
+			continue;
+		if (exact ? !memcmp(e->key.addr, addr, 16) :
+		    (!found || e->key.prefixlen > found->key.prefixlen) &&
+		    in_prefix(addr, e->key.addr, cbpf_key_addr_prefix(&e->key)))
+			found = e;
+	}
+	if (!found || (found->val.expires_ns && found->val.expires_ns <= now_ns))
+		return NULL;
+	return &found->val;
+}
+
+bool cbpf_rules_decide(const struct cbpf_ruleset *rs, const uint8_t addr[16],
+		       uint8_t proto, uint16_t port, uint64_t now_ns, uint8_t *prefix)
+{
+	const uint16_t port_be = htons(port);
+	const struct cbpf_rule *best, *r;
+
+	/* The whole address first, and the first rule found for it ends the
+	 * search: port rule, any-port rule, any-protocol rule. */
+	best = lookup_rule(rs, true, addr, proto, port_be, now_ns);
+	if (!best && port)
+		best = lookup_rule(rs, true, addr, proto, CBPF_PORT_ANY, now_ns);
+	if (!best && proto != CBPF_PROTO_ANY)
+		best = lookup_rule(rs, true, addr, CBPF_PROTO_ANY, CBPF_PORT_ANY, now_ns);
+	/* Then the prefixes: the longest wins, the earlier key at equal length. */
+	if (!best) {
+		best = lookup_rule(rs, false, addr, proto, port_be, now_ns);
+		if (port && (r = lookup_rule(rs, false, addr, proto, CBPF_PORT_ANY, now_ns)) &&
+		    (!best || r->addr_prefix > best->addr_prefix))
+			best = r;
+		if (proto != CBPF_PROTO_ANY &&
+		    (r = lookup_rule(rs, false, addr, CBPF_PROTO_ANY, CBPF_PORT_ANY, now_ns)) &&
+		    (!best || r->addr_prefix > best->addr_prefix))
+			best = r;
+	}
+	*prefix = best ? best->addr_prefix : 0;
+	return best && best->action == CBPF_ACTION_ALLOW;
+}
+
 bool cbpf_answer_skipped(const uint8_t a[16])
 {
 	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };

@@ -3,6 +3,7 @@
 #ifndef CBPF_RULES_H
 #define CBPF_RULES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "claude_bpf.h"
@@ -83,6 +84,27 @@ int cbpf_ruleset_push(struct cbpf_ruleset *rs, const struct cbpf_rule_entry *e);
 /* Sorts by key bytes and merges entries with the same key (deny wins). */
 void cbpf_ruleset_finish(struct cbpf_ruleset *rs);
 void cbpf_ruleset_free(struct cbpf_ruleset *rs);
+
+/* Whether rule set `rs` (as cbpf_ruleset_finish leaves it: one entry per
+ * key; key.policy is ignored) allows `addr` (IPv6 or v4-mapped), IP
+ * protocol `proto` and `port` (host order; 0 for a protocol without ports),
+ * decided as cbpf_decide in bpf/claude_bpf.bpf.c decides, lookup for lookup:
+ *  1. the entries for the whole address ("exact_rules": /128, IPv4 /32),
+ *     asked for (proto, port), then (proto, every port), then (every
+ *     protocol): the first found decides, and the prefixes are not asked;
+ *  2. only without one, the same three keys in the prefixes ("rules", an
+ *     LPM trie): each gives its longest prefix holding `addr`, and the
+ *     longest of the three decides; at equal prefix the earlier key.
+ * Deny beats allow at one key when the set is made (cbpf_ruleset_finish).
+ * A rule with expires_ns != 0 && expires_ns <= now_ns (CLOCK_BOOTTIME) is
+ * not found, as the kernel's lookup_rule does: a whole-address one lets the
+ * search go on, but an expired prefix hides the shorter prefixes of its key
+ * (the trie gives one answer per key). now_ns 0: nothing has expired. No
+ * match denies. Loopback is not judged here: the programs allow the host's
+ * loopback only by a whole-address rule, which *prefix shows (the address
+ * prefix of the deciding rule, 128 for a whole address; 0 when none). */
+bool cbpf_rules_decide(const struct cbpf_ruleset *rs, const uint8_t addr[16],
+		       uint8_t proto, uint16_t port, uint64_t now_ns, uint8_t *prefix);
 
 /* The address prefix length (IPv6 terms) of a key: prefixlen minus the fixed
  * bits. */

@@ -28,6 +28,7 @@
 #include "runstate.h"
 #include "seccomp_filter.h"
 #include "selftest.h"
+#include "source.h"
 #include "store.h"
 
 struct counts_arg {
@@ -93,7 +94,8 @@ int cbpf_selftest_run(const char *name, const struct cbpf_leak_target *targets,
 		for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
 			cbpf_leak_add_target(in.targets, &in.ntargets, defaults[i]);
 	}
-	cbpf_leak_plan_from_rules(&rs, &in);
+	/* Judged as the kernel judges them now: an expired rule is no rule. */
+	cbpf_leak_plan_from_rules(&rs, cbpf_boottime_ns(), &in);
 	in.dns_forward = loaded.policy.flags & CBPF_POLICY_DNS;
 	cbpf_ruleset_free(&rs);
 	n = cbpf_leak_plan(&in, out->rows, CBPF_LEAK_MAX_ROWS);

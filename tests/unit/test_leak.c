@@ -288,7 +288,7 @@ static bool allowed(const struct cbpf_ruleset *rs, const char *addr, int proto, 
 		memcpy(a + 12, t.addr, 4);
 	else
 		memcpy(a, t.addr, 16);
-	return cbpf_leak_allowed(rs, a, (uint8_t)proto, (uint16_t)port, &prefix);
+	return cbpf_rules_decide(rs, a, (uint8_t)proto, (uint16_t)port, 0, &prefix);
 }
 
 static void test_rules(void **state)
@@ -320,7 +320,7 @@ static void test_rules(void **state)
 
 	/* 10.3.0.7 is allowed on every TCP port: no other port there. The
 	 * exact hosts come first, DNS last: so none; then prefixes: 10.2.0.0. */
-	cbpf_leak_plan_from_rules(&rs, &in);
+	cbpf_leak_plan_from_rules(&rs, 0, &in);
 	assert_true(in.other_port_found);
 	assert_string_equal(in.other_addr.text, "10.2.0.0");
 	assert_int_equal(in.other_port, 5433);
@@ -328,14 +328,14 @@ static void test_rules(void **state)
 	assert_true(in.loopback_allowed[0]);
 	assert_false(in.loopback_allowed[1]);
 	in.port = 80;
-	cbpf_leak_plan_from_rules(&rs, &in);
+	cbpf_leak_plan_from_rules(&rs, 0, &in);
 	assert_false(in.loopback_allowed[0]);
 	cbpf_ruleset_free(&rs);
 
 	/* Only a resolver: its address on port 54. */
 	push(&rs, CBPF_ACTION_ALLOW, "10.1.1.53", 32, CBPF_PROTO_UDP, 53);
 	cbpf_ruleset_finish(&rs);
-	cbpf_leak_plan_from_rules(&rs, &in);
+	cbpf_leak_plan_from_rules(&rs, 0, &in);
 	assert_true(in.other_port_found);
 	assert_string_equal(in.other_addr.text, "10.1.1.53");
 	assert_int_equal(in.other_port, 54);
@@ -345,7 +345,7 @@ static void test_rules(void **state)
 	/* Every port of everything: nothing to try, and it says why. */
 	push(&rs, CBPF_ACTION_ALLOW, "::", 0, CBPF_PROTO_ANY, 0);
 	cbpf_ruleset_finish(&rs);
-	cbpf_leak_plan_from_rules(&rs, &in);
+	cbpf_leak_plan_from_rules(&rs, 0, &in);
 	assert_false(in.other_port_found);
 	assert_non_null(in.other_why);
 	cbpf_ruleset_free(&rs);

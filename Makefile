@@ -116,6 +116,11 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(PURE_OBJS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -MF $@.d -MT $@ $^ -lcmocka $(PURE_LIBS) -o $@
 
+# The decision's test vectors, one table for the unit test and the tool
+# that runs them through the BPF programs.
+VECTOR_SRCS := tests/decision/vectors.c
+$(BUILD)/tests/test_decision: $(VECTOR_SRCS)
+
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
 # The probe runs the leak matrix of selftest too (user/leak.c, free of libbpf,

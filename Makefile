@@ -71,7 +71,7 @@ PURE_LIBS := -lcares -lseccomp -ljson-c -lldns
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOL_BINS := $(BUILD)/tests/probe $(BUILD)/tests/probe-static $(BUILD)/tests/events \
-	$(BUILD)/tests/dnsd
+	$(BUILD)/tests/dnsd $(BUILD)/tests/decide
 BENCH_BINS := $(BUILD)/bench/netbench $(BUILD)/bench/resolvebench $(BUILD)/bench/hooks.bpf.o
 
 .DELETE_ON_ERROR:
@@ -143,6 +143,16 @@ $(BUILD)/tests/events: tests/tools/events.c include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
+
+# The decision's vectors through the real egress program (BPF_PROG_RUN),
+# each rule set applied with the engine's own calls: every module but main.
+DECIDE_OBJS := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+$(BUILD)/tests/decide: tests/tools/decide.c $(VECTOR_SRCS) $(DECIDE_OBJS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -MMD -MP -MF $@.d -MT $@ $^ $(LDLIBS) -o $@
+
+-include $(BUILD)/tests/decide.d
 
 # The DNS forwarder's tests' authoritative server.
 $(BUILD)/tests/dnsd: tests/tools/dnsd.c
@@ -229,7 +239,8 @@ fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 
 # Static analysis, clean or failing: clang-tidy (.clang-tidy) and cppcheck.
 # Findings inside the generated skeleton are libbpf's, not ours.
-LINT_SRCS := $(USER_SRCS) tests/tools/probe.c tests/tools/events.c tests/tools/dnsd.c
+LINT_SRCS := $(USER_SRCS) tests/tools/probe.c tests/tools/events.c tests/tools/dnsd.c \
+	tests/tools/decide.c $(VECTOR_SRCS)
 lint: $(BUILD)/claude_bpf.skel.h
 	$(call msg,TIDY,$(LINT_SRCS))
 	$(Q)clang-tidy --quiet $(LINT_SRCS) -- -std=c11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \

@@ -68,11 +68,9 @@ struct cbpf_dnsfwd {
 	int udp[MAX_LISTEN], tcp[MAX_LISTEN];
 	size_t nlisten;
 	struct cbpf_dns_target target;
-	bool net4_alias;            /* target.net4 is not ours: the host's loopback */
 	char listen_text[128];
 
 	pthread_t thread;
-	bool started;
 	long pid;                   /* the process serving, once it does */
 	int stop_fd;                /* eventfd: the thread ends */
 	pthread_mutex_t lock;       /* the policy view and the learned table */
@@ -93,6 +91,9 @@ struct cbpf_dnsfwd {
 	uint32_t samples[SAMPLES];  /* answer to release, ns */
 	size_t nsamples;
 	uint64_t next_state_ns, last_refused_log_ns;
+
+	bool net4_alias;            /* target.net4 is not ours: the host's loopback */
+	bool started;
 	bool bound_logged;
 };
 

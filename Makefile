@@ -63,7 +63,7 @@ endif
 # Modules free of libbpf: unit tests link these.
 PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c \
 	user/podman.c user/leak.c user/families.c user/seccomp_filter.c user/guard.c \
-	user/agent_home.c user/dnsmsg.c user/dnsview.c user/source.c
+	user/agent_home.c user/dnsmsg.c user/dnsview.c user/source.c user/runstate.c
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))

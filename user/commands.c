@@ -53,10 +53,13 @@ int cbpf_need_root(const char *cmd)
 
 int cbpf_lock_or_report(void)
 {
+	char path[PATH_MAX];
 	int err = cbpf_lock_global(0);
 
-	if (err)
-		cbpf_error("cannot lock " CBPF_RUNSTATE_DIR "/lock: %s", strerror(-err));
+	if (err) {
+		cbpf_runstate_path(path, sizeof(path), NULL, CBPF_RUNFILE_LOCK);
+		cbpf_error("cannot lock %s: %s", path, strerror(-err));
+	}
 	return err ? 1 : 0;
 }
 

@@ -1,7 +1,10 @@
 /* A policy's background process: started detached or in the foreground,
- * one per policy by the lock on its pid file, stopped by load and unload. */
+ * one per policy by the lock on its pid file, stopped by load and unload;
+ * and the global lock. The flock(2) semantics of both files are here,
+ * their paths runstate.c's. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,20 +17,17 @@
 #include "log.h"
 #include "runstate.h"
 
-static void pid_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, CBPF_RUNSTATE_DIR "/%s.pid", name);
-}
-
 static int global_lock = -1;
 
 int cbpf_lock_global(int tries)
 {
-	int fd = cbpf_runstate_dir();
+	char path[PATH_MAX];
+	int fd;
 
-	if (fd)
+	if ((fd = cbpf_runstate_path(path, sizeof(path), NULL, CBPF_RUNFILE_LOCK)) ||
+	    (fd = cbpf_runstate_dir()))
 		return fd;
-	fd = open(CBPF_RUNSTATE_DIR "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	for (int i = 0; flock(fd, tries ? LOCK_EX | LOCK_NB : LOCK_EX); i++) {
@@ -52,11 +52,12 @@ void cbpf_unlock_global(void)
 
 long cbpf_daemon_pid(const char *name)
 {
-	char path[256], buf[32] = "";
+	char path[PATH_MAX], buf[32] = "";
 	long pid = 0;
 	int fd;
 
-	pid_path(path, sizeof(path), name);
+	if (cbpf_runstate_path(path, sizeof(path), name, CBPF_RUNFILE_PID))
+		return 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
@@ -72,11 +73,12 @@ long cbpf_daemon_pid(const char *name)
 
 int cbpf_daemon_stop(const char *name)
 {
-	char path[256];
+	char path[PATH_MAX];
 	long pid;
-	int fd;
+	int fd = cbpf_runstate_path(path, sizeof(path), name, CBPF_RUNFILE_PID);
 
-	pid_path(path, sizeof(path), name);
+	if (fd)
+		return fd;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -102,12 +104,12 @@ int cbpf_daemon_stop(const char *name)
 /* Takes the policy's pid file; fails when another process holds it. */
 static int take_pid_file(const char *name)
 {
-	char path[256], buf[32];
-	int fd = cbpf_runstate_dir(), n;
+	char path[PATH_MAX], buf[32];
+	int fd, n;
 
-	if (fd)
+	if ((fd = cbpf_runstate_path(path, sizeof(path), name, CBPF_RUNFILE_PID)) ||
+	    (fd = cbpf_runstate_dir()))
 		return fd;
-	pid_path(path, sizeof(path), name);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
@@ -155,7 +157,6 @@ static int detach_here(void)
 int cbpf_daemon_run(const char *name, const char *what, bool detach,
 		    int (*loop)(void *ctx, int sfd), void *ctx)
 {
-	char path[256];
 	sigset_t mask;
 	int pidfd, sfd, rc = 1;
 
@@ -187,8 +188,7 @@ int cbpf_daemon_run(const char *name, const char *what, bool detach,
 		rc = loop(ctx, sfd);
 		close(sfd);
 	}
-	pid_path(path, sizeof(path), name);
-	unlink(path);
+	cbpf_runstate_file_remove(name, CBPF_RUNFILE_PID);
 	close(pidfd);
 out:
 	if (detach)

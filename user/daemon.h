@@ -1,8 +1,8 @@
 /* A policy's background process: the refresher of a file's hostnames, or
  * the address watcher of the built-in internet policy. One per policy,
- * held by a lock on CBPF_RUNSTATE_DIR/NAME.pid; load and unload stop it
- * before they change the policy. Also the lock that serialises load and
- * unload. */
+ * held by a lock on its pid file (CBPF_RUNFILE_PID, which holds its pid);
+ * load and unload stop it before they change the policy. Also the lock
+ * that serialises load and unload (CBPF_RUNFILE_LOCK). */
 #ifndef CBPF_DAEMON_H
 #define CBPF_DAEMON_H
 

@@ -590,7 +590,7 @@ static void write_state(struct cbpf_dnsfwd *f)
 {
 	uint32_t s[SAMPLES];
 	size_t n = f->nsamples < SAMPLES ? f->nsamples : SAMPLES;
-	char file[CBPF_NAME_MAX + 8], text[512], bridge[INET_ADDRSTRLEN];
+	char text[512], bridge[INET_ADDRSTRLEN];
 	uint64_t p50 = 0, p99 = 0;
 
 	memcpy(s, f->samples, n * sizeof(*s));
@@ -599,7 +599,6 @@ static void write_state(struct cbpf_dnsfwd *f)
 		p50 = s[n / 2];
 		p99 = s[n * 99 / 100];
 	}
-	snprintf(file, sizeof(file), "%s.dns", f->name);
 	if (!f->target.net4 || !inet_ntop(AF_INET, &f->target.net4, bridge, sizeof(bridge)))
 		snprintf(bridge, sizeof(bridge), "-");
 	snprintf(text, sizeof(text),
@@ -610,7 +609,7 @@ static void write_state(struct cbpf_dnsfwd *f)
 		 (unsigned long long)f->refused, (unsigned long long)f->failed,
 		 (unsigned long long)f->bound_refused, f->view.nlearned, f->view.max_learned,
 		 (unsigned long long)p50, (unsigned long long)p99);
-	cbpf_runstate_write_file(file, text);
+	cbpf_runstate_file_write(f->name, CBPF_RUNFILE_DNS, text);
 }
 
 static void *thread_main(void *arg)
@@ -824,8 +823,6 @@ int cbpf_dnsfwd_reload(struct cbpf_dnsfwd *f, const struct cbpf_dnsfwd_policy *p
 
 void cbpf_dnsfwd_close(struct cbpf_dnsfwd *f)
 {
-	char file[CBPF_NAME_MAX + 24];
-
 	if (!f)
 		return;
 	if (f->started) {
@@ -834,8 +831,7 @@ void cbpf_dnsfwd_close(struct cbpf_dnsfwd *f)
 		if (write(f->stop_fd, &one, sizeof(one)) == sizeof(one))
 			pthread_join(f->thread, NULL);
 		pthread_mutex_destroy(&f->lock);
-		snprintf(file, sizeof(file), CBPF_RUNSTATE_DIR "/%s.dns", f->name);
-		unlink(file);
+		cbpf_runstate_file_remove(f->name, CBPF_RUNFILE_DNS);
 	}
 	if (f->udp_ch)
 		ares_destroy(f->udp_ch);
@@ -855,11 +851,10 @@ void cbpf_dnsfwd_close(struct cbpf_dnsfwd *f)
 
 int cbpf_dnsfwd_state_read(const char *name, struct cbpf_dnsfwd_state *st)
 {
-	char path[CBPF_NAME_MAX + 32], *text, *line, *save = NULL;
+	char *text, *line, *save = NULL;
 
 	memset(st, 0, sizeof(*st));
-	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.dns", name);
-	if (!(text = cbpf_read_file(path)))
+	if (!(text = cbpf_runstate_file_read(name, CBPF_RUNFILE_DNS)))
 		return -errno;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		static const struct { const char *key; size_t off; } nums[] = {

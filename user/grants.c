@@ -1,21 +1,15 @@
-/* The grants file: one kernel entry a line,
+/* The grants file's lines: one kernel entry a line,
  *   TARGET <tab> ADDRESS (32 hex digits) <tab> PROTO <tab> PORT <tab> EXPIRES_NS
- * written whole and renamed into place, under the global lock. */
+ * written whole and renamed into place (runstate.c), under the global lock. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 #include "grants.h"
 #include "runstate.h"
-
-static void grants_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, CBPF_RUNSTATE_DIR "/%s.grants", name);
-}
 
 int cbpf_grants_add(struct cbpf_grants *g, const char *target,
 		    const struct cbpf_rule_entry *e)
@@ -66,19 +60,17 @@ static bool parse_line(char *line, char *target, struct cbpf_rule_entry *e)
 
 int cbpf_grants_read(const char *name, uint64_t now_ns, struct cbpf_grants *g)
 {
-	char path[256], line[512], target[CBPF_GRANT_TARGET_MAX];
+	char target[CBPF_GRANT_TARGET_MAX], *text, *next, *line;
 	struct cbpf_rule_entry e;
-	FILE *f;
 	int err = 0;
 
 	memset(g, 0, sizeof(*g));
-	grants_path(path, sizeof(path), name);
-	if (!(f = fopen(path, "re")))
+	if (!(next = text = cbpf_runstate_file_read(name, CBPF_RUNFILE_GRANTS)))
 		return errno == ENOENT ? 0 : -errno;
-	while (!err && fgets(line, sizeof(line), f))
+	while (!err && (line = strsep(&next, "\n")))
 		if (parse_line(line, target, &e) && e.val.expires_ns > now_ns)
 			err = cbpf_grants_add(g, target, &e);
-	fclose(f);
+	free(text);
 	if (err)
 		cbpf_grants_free(g);
 	return err;
@@ -86,16 +78,13 @@ int cbpf_grants_read(const char *name, uint64_t now_ns, struct cbpf_grants *g)
 
 int cbpf_grants_write(const char *name, const struct cbpf_grants *g)
 {
-	char file[256], path[256], *text = NULL;
+	char *text = NULL;
 	size_t len = 0;
 	FILE *f;
 	int err;
 
-	if (!g->n) {
-		grants_path(path, sizeof(path), name);
-		return unlink(path) && errno != ENOENT ? -errno : 0;
-	}
-	snprintf(file, sizeof(file), "%s.grants", name);
+	if (!g->n)
+		return cbpf_runstate_file_remove(name, CBPF_RUNFILE_GRANTS);
 	if (!(f = open_memstream(&text, &len)))
 		return -errno;
 	for (size_t i = 0; i < g->n; i++) {
@@ -107,7 +96,7 @@ int cbpf_grants_write(const char *name, const struct cbpf_grants *g)
 		fprintf(f, "\t%u\t%u\t%" PRIu64 "\n", e->key.proto, ntohs(e->key.port),
 			(uint64_t)e->val.expires_ns);
 	}
-	err = fclose(f) ? -ENOMEM : cbpf_runstate_write_file(file, text);
+	err = fclose(f) ? -ENOMEM : cbpf_runstate_file_write(name, CBPF_RUNFILE_GRANTS, text);
 	free(text);
 	return err;
 }
@@ -136,10 +125,7 @@ int cbpf_grants_keep(const char *name, uint64_t now_ns, struct cbpf_ruleset *rs)
 
 void cbpf_grants_remove(const char *name)
 {
-	char path[256];
-
-	grants_path(path, sizeof(path), name);
-	unlink(path);
+	cbpf_runstate_file_remove(name, CBPF_RUNFILE_GRANTS);
 }
 
 void cbpf_grants_free(struct cbpf_grants *g)

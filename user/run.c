@@ -76,7 +76,7 @@ static int profile_path(char *path, size_t len)
 	struct stat st;
 
 	if (geteuid() == 0)
-		return snprintf(path, len, CBPF_RUNSTATE_DIR "/seccomp.json") < (int)len ? 0 : -ENAMETOOLONG;
+		return cbpf_runstate_path(path, len, NULL, CBPF_RUNFILE_SECCOMP);
 	snprintf(own, sizeof(own), "/run/user/%u", (unsigned)geteuid());
 	if (!xdg || !*xdg)
 		xdg = own;

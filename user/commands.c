@@ -729,14 +729,47 @@ static void print_grants(const char *name, bool json)
 	cbpf_grants_free(&g);
 }
 
+/* One hostname's record of the refresher, in status's text or JSON. */
+static void print_host(const struct cbpf_host_record *h, bool first, bool json)
+{
+	bool skipped = *h->skipped;
+	char *list;
+
+	if (!json) {
+		printf("    %-30s ttl %us, answered %llus ago, %s%s%s%s\n", h->name, h->ttl,
+		       (unsigned long long)((cbpf_boottime_ns() - h->answered_ns) / 1000000000ull),
+		       h->failures ? "failing: " : "ok", h->error,
+		       skipped ? "; skipped (no rule made): " : "", h->skipped);
+		return;
+	}
+	printf("%s{\"name\":", first ? "" : ",");
+	cbpf_json_string(stdout, h->name);
+	printf(",\"answered_ns\":%llu,\"ttl\":%u,\"failures\":%d,\"skipped\":[",
+	       (unsigned long long)h->answered_ns, h->ttl, h->failures);
+	/* The comma-separated addresses, each a string. */
+	list = skipped ? strdup(h->skipped) : NULL;
+	for (char *a = list, *end; a; a = end ? end + 1 : NULL) {
+		if ((end = strchr(a, ',')))
+			*end = '\0';
+		if (a != list)
+			putchar(',');
+		cbpf_json_string(stdout, a);
+	}
+	free(list);
+	printf("],\"error\":");
+	if (*h->error)
+		cbpf_json_string(stdout, h->error);
+	else
+		fputs("null", stdout);
+	putchar('}');
+}
+
 /* The refresher of a policy as status shows it: its pid while it holds
  * the pid file's lock, and each hostname's last answer. */
 static void print_refresher(const char *name, bool json)
 {
-	char path[256], line[2048];
+	struct cbpf_host_records hosts = { 0 };
 	long pid = cbpf_daemon_pid(name);
-	bool first = true;
-	FILE *f;
 
 	if (json)
 		printf(",\"refresher\":{\"pid\":%ld,\"hosts\":[", pid);
@@ -744,49 +777,12 @@ static void print_refresher(const char *name, bool json)
 		printf("  refresher: pid %ld\n", pid);
 	else
 		printf("  refresher: not running (resolved addresses expire; load again to refresh)\n");
-	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", name);
-	f = pid ? fopen(path, "re") : NULL;
-	/* name, answered, ttl, failures, skipped answers ("-": none), error */
-	while (f && fgets(line, sizeof(line), f)) {
-		char *field[6], *save = NULL, *tok = strtok_r(line, "\t\n", &save);
-		uint64_t now = cbpf_boottime_ns(), at;
-		bool skipped;
-		int nf = 0;
-
-		for (; tok && nf < 6; tok = strtok_r(NULL, "\t\n", &save))
-			field[nf++] = tok;
-		if (nf < 5)
-			continue;
-		at = strtoull(field[1], NULL, 10);
-		skipped = strcmp(field[4], "-");
-		if (json) {
-			printf("%s{\"name\":", first ? "" : ",");
-			cbpf_json_string(stdout, field[0]);
-			printf(",\"answered_ns\":%llu,\"ttl\":%s,\"failures\":%s,\"skipped\":[",
-			       (unsigned long long)at, field[2], field[3]);
-			for (char *a = skipped ? field[4] : NULL, *end; a; a = end ? end + 1 : NULL) {
-				if ((end = strchr(a, ',')))
-					*end = '\0';
-				if (a != field[4])
-					putchar(',');
-				cbpf_json_string(stdout, a);
-			}
-			printf("],\"error\":");
-			if (nf == 6)
-				cbpf_json_string(stdout, field[5]);
-			else
-				fputs("null", stdout);
-			putchar('}');
-		} else {
-			printf("    %-30s ttl %ss, answered %llus ago, %s%s%s%s\n", field[0], field[2],
-			       (unsigned long long)((now - at) / 1000000000ull),
-			       atoi(field[3]) ? "failing: " : "ok", nf == 6 ? field[5] : "",
-			       skipped ? "; skipped (no rule made): " : "", skipped ? field[4] : "");
-		}
-		first = false;
-	}
-	if (f)
-		fclose(f);
+	/* A hosts file outlives a killed refresher: the pid file's lock says. */
+	if (pid)
+		cbpf_runstate_hosts_read(name, &hosts);
+	for (size_t i = 0; i < hosts.n; i++)
+		print_host(&hosts.v[i], i == 0, json);
+	cbpf_host_records_free(&hosts);
 	if (json)
 		printf("]}");
 }

@@ -28,13 +28,13 @@
 #define SKIPPED_LEN 512
 
 /* The answers of `res` no rule was made of (cbpf_answer_skipped), with
- * commas between; "-" for none. */
+ * commas between; "" for none. */
 static void skipped_list(const struct cbpf_resolved *res, char buf[SKIPPED_LEN])
 {
 	char text[64];
 	size_t used = 0;
 
-	snprintf(buf, SKIPPED_LEN, "-");
+	buf[0] = '\0';
 	for (size_t j = 0; j < res->n; j++) {
 		if (!cbpf_answer_skipped(res->addrs[j]))
 			continue;
@@ -48,26 +48,25 @@ static void skipped_list(const struct cbpf_resolved *res, char buf[SKIPPED_LEN])
 static void write_hosts_state(const struct cbpf_refresher *r, const int *failures,
 			      char *const *last_error)
 {
-	char path[256], tmp[272];
-	FILE *f;
+	size_t n = r->src.nhosts;
+	struct cbpf_host_record *v = calloc(n + 1, sizeof(*v));
+	char (*skipped)[SKIPPED_LEN] = calloc(n + 1, sizeof(*skipped));
 
-	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", r->name);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f)
-		return;
-	for (size_t i = 0; i < r->src.nhosts; i++) {
-		char skipped[SKIPPED_LEN];
-
-		skipped_list(&r->src.res[i], skipped);
-		fprintf(f, "%s\t%llu\t%u\t%d\t%s\t%s\n", r->src.hosts[i],
-			(unsigned long long)r->src.resolved_ns[i], r->src.res[i].ttl,
-			failures[i], skipped, last_error[i] ? last_error[i] : "");
+	for (size_t i = 0; v && skipped && i < n; i++) {
+		skipped_list(&r->src.res[i], skipped[i]);
+		v[i] = (struct cbpf_host_record){
+			.name = r->src.hosts[i],
+			.answered_ns = r->src.resolved_ns[i],
+			.ttl = r->src.res[i].ttl,
+			.failures = failures[i],
+			.skipped = skipped[i],
+			.error = last_error[i],
+		};
 	}
-	if (fclose(f) == 0)
-		rename(tmp, path);
-	else
-		unlink(tmp);
+	if (v && skipped)
+		cbpf_runstate_hosts_write(r->name, v, n);
+	free(skipped);
+	free(v);
 }
 
 /* Denials since the last report, from the counters (the ring buffer is
@@ -190,7 +189,7 @@ static void report_skipped(const struct cbpf_refresher *r, size_t i,
 	char now[SKIPPED_LEN];
 
 	skipped_list(&r->src.res[i], now);
-	if (strcmp(now, "-") && strcmp(now, was))
+	if (*now && strcmp(now, was))
 		cbpf_info("%s:%u: '%s' now resolves to %s, which is not made a rule (a DNS "
 			  "filter's answer for a blocked name?); write the address itself "
 			  "to allow it", r->src.path, r->src.lines[i], r->src.hosts[i], now);
@@ -227,7 +226,6 @@ static int start_forwarder(struct cbpf_store *s, const struct cbpf_refresher *r)
 static int run_loop(void *ctx, int sfd)
 {
 	struct cbpf_refresher *r = ctx;
-	char path[256];
 	uint64_t counts[CBPF_REASON__COUNT] = { 0 }, next_report = 0, next_sweep = 0;
 	struct cbpf_store s;
 	const char *what;
@@ -353,8 +351,7 @@ static int run_loop(void *ctx, int sfd)
 out:
 	cbpf_dnsfwd_close(r->fwd);
 	r->fwd = NULL;
-	snprintf(path, sizeof(path), CBPF_RUNSTATE_DIR "/%s.hosts", r->name);
-	unlink(path);
+	cbpf_runstate_file_remove(r->name, CBPF_RUNFILE_HOSTS);
 	if (last_error)
 		for (size_t i = 0; i < cap; i++)
 			free(last_error[i]);

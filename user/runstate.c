@@ -1,5 +1,6 @@
 /* /run/claude-bpf: the path of each file in it, the whole-file write by
- * rename and the read, and the codec of the state file. */
+ * rename and the read, and the codecs of the state file and the
+ * refresher's hosts file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -314,4 +315,115 @@ int cbpf_runstate_remove(const char *name)
 	cbpf_runstate_file_remove(name, CBPF_RUNFILE_HOSTS);
 	cbpf_runstate_file_remove(name, CBPF_RUNFILE_DNS);
 	return cbpf_runstate_file_remove(name, CBPF_RUNFILE_STATE);
+}
+
+/* ---- the hosts file */
+
+/* s into f, with a space for a tab or newline: those would end the field
+ * or the record. */
+static void put_field(FILE *f, const char *s)
+{
+	for (; s && *s; s++)
+		fputc(*s == '\t' || *s == '\n' ? ' ' : *s, f);
+}
+
+char *cbpf_host_records_format(const struct cbpf_host_record *v, size_t n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		put_field(f, v[i].name);
+		fprintf(f, "\t%" PRIu64 "\t%u\t%d\t", v[i].answered_ns, v[i].ttl,
+			v[i].failures);
+		if (v[i].skipped && *v[i].skipped)
+			put_field(f, v[i].skipped);
+		else
+			fputc('-', f);
+		fputc('\t', f);
+		put_field(f, v[i].error);
+		fputc('\n', f);
+	}
+	if (fclose(f)) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* One line, split in place; false when it is not one format writes. */
+static bool parse_host_line(char *line, struct cbpf_host_record *r)
+{
+	char *field[5];
+	uint64_t answered, ttl, failures;
+	int nf = 0;
+
+	while (nf < 5 && line)
+		field[nf++] = strsep(&line, "\t");
+	if (nf < 5 || !*field[0] || !*field[4] ||
+	    !parse_num(field[1], UINT64_MAX, &answered) ||
+	    !parse_num(field[2], UINT_MAX, &ttl) ||
+	    !parse_num(field[3], INT_MAX, &failures))
+		return false;
+	*r = (struct cbpf_host_record){
+		.name = field[0],
+		.answered_ns = answered,
+		.ttl = (unsigned)ttl,
+		.failures = (int)failures,
+		.skipped = strcmp(field[4], "-") ? field[4] : "",
+		.error = line ? line : "",   /* the rest of the line */
+	};
+	return true;
+}
+
+int cbpf_host_records_parse(char *text, struct cbpf_host_records *out)
+{
+	char *next = text, *line;
+
+	memset(out, 0, sizeof(*out));
+	out->text = text;
+	while ((line = strsep(&next, "\n"))) {
+		struct cbpf_host_record r, *v;
+
+		if (!parse_host_line(line, &r))
+			continue;
+		if (!(v = realloc(out->v, (out->n + 1) * sizeof(*v)))) {
+			cbpf_host_records_free(out);
+			return -ENOMEM;
+		}
+		out->v = v;
+		v[out->n++] = r;
+	}
+	return 0;
+}
+
+void cbpf_host_records_free(struct cbpf_host_records *r)
+{
+	free(r->v);
+	free(r->text);
+	memset(r, 0, sizeof(*r));
+}
+
+int cbpf_runstate_hosts_write(const char *name, const struct cbpf_host_record *v,
+			      size_t n)
+{
+	char *text = cbpf_host_records_format(v, n);
+	int err;
+
+	if (!text)
+		return -ENOMEM;
+	err = cbpf_runstate_file_write(name, CBPF_RUNFILE_HOSTS, text);
+	free(text);
+	return err;
+}
+
+int cbpf_runstate_hosts_read(const char *name, struct cbpf_host_records *out)
+{
+	char *text = cbpf_runstate_file_read(name, CBPF_RUNFILE_HOSTS);
+
+	memset(out, 0, sizeof(*out));
+	return text ? cbpf_host_records_parse(text, out) : -errno;
 }

@@ -1,10 +1,10 @@
 /* The runtime folder, /run/claude-bpf: the one module that knows its
  * layout. Every path in it is made here, every file in it is written whole
  * and renamed into place here, and each kind of file has one reader and
- * one writer: the state file is read and written here as a record; the
- * refresher's answers (refresh.c, read by status), the DNS forwarder's
- * counts (dnsfwd.c) and the grants (grants.c) keep their lines in their
- * modules and go through the file functions below; the pid files and the lock keep their flock(2)
+ * one writer: the state file and the refresher's hosts file are read and
+ * written here as records; the DNS forwarder's counts (dnsfwd.c) and the
+ * grants (grants.c) keep their lines in their modules and go through the
+ * file functions below; the pid files and the lock keep their flock(2)
  * semantics in daemon.c, on the paths made here. Libbpf-free; the codecs
  * (format and parse) are pure. */
 #ifndef CBPF_RUNSTATE_H
@@ -22,7 +22,7 @@ enum cbpf_runfile {
 	CBPF_RUNFILE_STATE,     /* NAME: its cgroup and last selftest (below) */
 	CBPF_RUNFILE_PID,       /* NAME.pid: its background process, flock'ed
 	                         * while it runs (daemon.c) */
-	CBPF_RUNFILE_HOSTS,     /* NAME.hosts: the refresher's answers (refresh.c) */
+	CBPF_RUNFILE_HOSTS,     /* NAME.hosts: the refresher's answers (below) */
 	CBPF_RUNFILE_DNS,       /* NAME.dns: its DNS forwarder's counts (dnsfwd.c) */
 	CBPF_RUNFILE_GRANTS,    /* NAME.grants: allow's grants (grants.c) */
 	CBPF_RUNFILE_LOCK,      /* lock: serialises load and unload (daemon.c) */
@@ -83,5 +83,41 @@ int cbpf_runstate_set_selftest(const char *name, bool passed, size_t blocked,
 /* *passed from the recorded selftest: 0, -ENOENT (no state), -ENODATA (no
  * selftest recorded), -EBADMSG (not root's file). */
 int cbpf_runstate_get_selftest(const char *name, bool *passed);
+
+/* ---- NAME.hosts: the refresher's word on each hostname of its file, for
+ * `status`; one line each,
+ *   NAME \t ANSWERED_NS \t TTL \t FAILURES \t SKIPPED \t ERROR
+ * SKIPPED "-" for none; ERROR empty after an answer. Written while the
+ * refresher runs, removed when it ends. */
+struct cbpf_host_record {
+	const char *name;
+	uint64_t answered_ns;       /* boot time of its last good answer; 0: never */
+	unsigned ttl;               /* of that answer */
+	int failures;               /* tries failed in a row since */
+	const char *skipped;        /* the answer's addresses no rule is made of,
+	                             * with commas between; "" for none */
+	const char *error;          /* the last failed try's message; "" (or, to
+	                             * format, NULL) for none */
+};
+
+struct cbpf_host_records {
+	struct cbpf_host_record *v;
+	size_t n;
+	char *text;                 /* what v's strings point into */
+};
+
+/* The lines of v[0..n), to free; NULL when out of memory. A tab or newline
+ * in a string becomes a space. Pure. */
+char *cbpf_host_records_format(const struct cbpf_host_record *v, size_t n);
+/* Takes `text` (freed by cbpf_host_records_free, also on error) and parses
+ * it in place; a line that is not one format writes is left out. Pure.
+ * 0 or -ENOMEM. */
+int cbpf_host_records_parse(char *text, struct cbpf_host_records *out);
+void cbpf_host_records_free(struct cbpf_host_records *r);
+
+int cbpf_runstate_hosts_write(const char *name, const struct cbpf_host_record *v,
+			      size_t n);
+/* 0, or -errno (-ENOENT: no file); *out is empty on error. */
+int cbpf_runstate_hosts_read(const char *name, struct cbpf_host_records *out);
 
 #endif

@@ -1,6 +1,6 @@
 /* Unit tests of the runtime folder's layout and codecs (user/runstate.c):
- * the path of each file and the state file's text, byte for byte as run
- * and the integration tests read them. */
+ * the path of each file, the state file's text and the refresher's hosts
+ * records, byte for byte as status and the integration tests read them. */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -153,6 +153,123 @@ static void test_state_long_cgroup(void **state)
 	free(text);
 }
 
+static const struct cbpf_host_record records[] = {
+	{ .name = "api.example.com", .answered_ns = 123456789012ull, .ttl = 300,
+	  .failures = 0, .skipped = "", .error = NULL },
+	{ .name = "down.test", .answered_ns = 0, .ttl = 0, .failures = 3,
+	  .skipped = "0.0.0.0/32,::/128",
+	  .error = "t.conf:2: cannot resolve 'down.test': Timeout while contacting DNS servers" },
+	{ .name = "flaky.test", .answered_ns = 5, .ttl = 2, .failures = 1,
+	  .skipped = "", .error = "" },
+};
+
+/* The lines the refresher wrote before its records: what status and the
+ * tests read. */
+static const char records_text[] =
+	"api.example.com\t123456789012\t300\t0\t-\t\n"
+	"down.test\t0\t0\t3\t0.0.0.0/32,::/128\t"
+	"t.conf:2: cannot resolve 'down.test': Timeout while contacting DNS servers\n"
+	"flaky.test\t5\t2\t1\t-\t\n";
+
+static void test_hosts_format(void **state)
+{
+	char *text;
+
+	(void)state;
+	text = cbpf_host_records_format(records, 3);
+	assert_non_null(text);
+	assert_string_equal(text, records_text);
+	free(text);
+
+	text = cbpf_host_records_format(records, 0);
+	assert_non_null(text);
+	assert_string_equal(text, "");
+	free(text);
+}
+
+static void test_hosts_format_keeps_lines(void **state)
+{
+	const struct cbpf_host_record r = {
+		.name = "a.test", .answered_ns = 1, .ttl = 2, .failures = 1,
+		.skipped = "", .error = "odd\tpath\n.conf:1: cannot resolve 'a.test': x",
+	};
+	struct cbpf_host_records back;
+	char *text = cbpf_host_records_format(&r, 1);
+
+	(void)state;
+	assert_non_null(text);
+	assert_string_equal(text, "a.test\t1\t2\t1\t-\todd path .conf:1: cannot resolve "
+			    "'a.test': x\n");
+	assert_int_equal(cbpf_host_records_parse(text, &back), 0);
+	assert_int_equal(back.n, 1);
+	assert_string_equal(back.v[0].error, "odd path .conf:1: cannot resolve 'a.test': x");
+	cbpf_host_records_free(&back);
+}
+
+static void test_hosts_parse(void **state)
+{
+	struct cbpf_host_records got;
+
+	(void)state;
+	assert_int_equal(cbpf_host_records_parse(strdup(records_text), &got), 0);
+	assert_int_equal(got.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_string_equal(got.v[i].name, records[i].name);
+		assert_int_equal(got.v[i].answered_ns, records[i].answered_ns);
+		assert_int_equal(got.v[i].ttl, records[i].ttl);
+		assert_int_equal(got.v[i].failures, records[i].failures);
+		assert_string_equal(got.v[i].skipped, records[i].skipped);
+		assert_string_equal(got.v[i].error, records[i].error ? records[i].error : "");
+	}
+	cbpf_host_records_free(&got);
+	assert_null(got.v);
+	assert_int_equal(got.n, 0);
+
+	assert_int_equal(cbpf_host_records_parse(strdup(""), &got), 0);
+	assert_int_equal(got.n, 0);
+	cbpf_host_records_free(&got);
+}
+
+static void test_hosts_parse_skips(void **state)
+{
+	static const struct {
+		const char *line;
+		bool ok;
+	} lines[] = {
+		{ "a.test\t1\t2\t0\t-\t", true },
+		{ "a.test\t1\t2\t0\t-", true },             /* no error field at all */
+		{ "a.test\t1\t2\t0\t1.2.3.4/32\tboom", true },
+		{ "a.test\t1\t2\t0", false },               /* too few fields */
+		{ "a.test\t1\t2", false },
+		{ "", false },
+		{ "\t1\t2\t0\t-\t", false },                /* no name */
+		{ "a.test\tx\t2\t0\t-\t", false },          /* not numbers */
+		{ "a.test\t1\t2s\t0\t-\t", false },
+		{ "a.test\t1\t2\t-1\t-\t", false },
+		{ "a.test\t1\t4294967296\t0\t-\t", false }, /* ttl past unsigned */
+		{ "a.test\t1\t2\t2147483648\t-\t", false }, /* failures past int */
+		{ "a.test\t1\t2\t0\t\t", false },           /* empty skipped field */
+		{ "a.test\t\t1\t2\t0\t-\t", false },        /* a field too many in front */
+	};
+	char text[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct cbpf_host_records got;
+
+		/* Between two good lines, which always count. */
+		snprintf(text, sizeof(text), "x.test\t1\t1\t0\t-\t\n%s\ny.test\t1\t1\t0\t-\t\n",
+			 lines[i].line);
+		assert_int_equal(cbpf_host_records_parse(strdup(text), &got), 0);
+		assert_int_equal(got.n, lines[i].ok ? 3 : 2);
+		assert_string_equal(got.v[0].name, "x.test");
+		assert_string_equal(got.v[got.n - 1].name, "y.test");
+		if (lines[i].ok)
+			assert_string_equal(got.v[1].name, "a.test");
+		cbpf_host_records_free(&got);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -161,6 +278,10 @@ int main(void)
 		cmocka_unit_test(test_state_parse),
 		cmocka_unit_test(test_state_parse_rejects),
 		cmocka_unit_test(test_state_long_cgroup),
+		cmocka_unit_test(test_hosts_format),
+		cmocka_unit_test(test_hosts_format_keeps_lines),
+		cmocka_unit_test(test_hosts_parse),
+		cmocka_unit_test(test_hosts_parse_skips),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,26 @@
 
 #define SKIPPED_LEN 512
 
+/* What the refresher keeps of hostname i of the file, beside its answer
+ * (r->src.res[i]). */
+struct host {
+	uint64_t next_at;            /* when to resolve it again; 0: as its answer says */
+	int failures;                /* tries failed in a row */
+	char *error;                 /* the last failed try's message, or NULL */
+	bool due;                    /* resolved this round */
+	char skipped[SKIPPED_LEN];   /* its answer's addresses no rule is made of */
+};
+
+/* A refresher between rounds. */
+struct loop {
+	struct cbpf_refresher *r;
+	struct cbpf_store s;
+	struct host *hosts;          /* one for each of r->src's hostnames */
+	size_t cap;
+	uint64_t counts[CBPF_REASON__COUNT];   /* denials as last reported */
+	uint64_t next_report, next_sweep;
+};
+
 /* The answers of `res` no rule was made of (cbpf_answer_skipped), with
  * commas between; "" for none. */
 static void skipped_list(const struct cbpf_resolved *res, char buf[SKIPPED_LEN])
@@ -45,27 +65,23 @@ static void skipped_list(const struct cbpf_resolved *res, char buf[SKIPPED_LEN])
 }
 
 /* For `status`: each name's last answer and how the last try went. */
-static void write_hosts_state(const struct cbpf_refresher *r, const int *failures,
-			      char *const *last_error)
+static void write_hosts(const struct loop *l)
 {
-	size_t n = r->src.nhosts;
-	struct cbpf_host_record *v = calloc(n + 1, sizeof(*v));
-	char (*skipped)[SKIPPED_LEN] = calloc(n + 1, sizeof(*skipped));
+	const struct cbpf_source *src = &l->r->src;
+	struct cbpf_host_record *v = calloc(src->nhosts + 1, sizeof(*v));
 
-	for (size_t i = 0; v && skipped && i < n; i++) {
-		skipped_list(&r->src.res[i], skipped[i]);
+	if (!v)
+		return;   /* status shows the one before */
+	for (size_t i = 0; i < src->nhosts; i++)
 		v[i] = (struct cbpf_host_record){
-			.name = r->src.hosts[i],
-			.answered_ns = r->src.resolved_ns[i],
-			.ttl = r->src.res[i].ttl,
-			.failures = failures[i],
-			.skipped = skipped[i],
-			.error = last_error[i],
+			.name = src->hosts[i],
+			.answered_ns = src->resolved_ns[i],
+			.ttl = src->res[i].ttl,
+			.failures = l->hosts[i].failures,
+			.skipped = l->hosts[i].skipped,
+			.error = l->hosts[i].error,
 		};
-	}
-	if (v && skipped)
-		cbpf_runstate_hosts_write(r->name, v, n);
-	free(skipped);
+	cbpf_runstate_hosts_write(l->r->name, v, src->nhosts);
 	free(v);
 }
 
@@ -181,10 +197,9 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 	cbpf_unlock_global();
 }
 
-/* An answer with addresses no rule is made of, that the one before did
- * not have: said once, as load says it. */
-static void report_skipped(const struct cbpf_refresher *r, size_t i,
-			   const char was[SKIPPED_LEN])
+/* Host i's new answer: addresses no rule is made of that the one before
+ * did not have are said once, as load says them. */
+static void note_skipped(const struct cbpf_refresher *r, size_t i, char was[SKIPPED_LEN])
 {
 	char now[SKIPPED_LEN];
 
@@ -193,6 +208,7 @@ static void report_skipped(const struct cbpf_refresher *r, size_t i,
 		cbpf_info("%s:%u: '%s' now resolves to %s, which is not made a rule (a DNS "
 			  "filter's answer for a blocked name?); write the address itself "
 			  "to allow it", r->src.path, r->src.lines[i], r->src.hosts[i], now);
+	memcpy(was, now, SKIPPED_LEN);
 }
 
 /* The forwarder, its names those of the rule set the load applied (the
@@ -223,144 +239,213 @@ static int start_forwarder(struct cbpf_store *s, const struct cbpf_refresher *r)
 	return err;
 }
 
+/* Every name afresh, as after a reload: due as its answer says. */
+static void hosts_reset(struct loop *l)
+{
+	const struct cbpf_source *src = &l->r->src;
+
+	for (size_t i = 0; i < l->cap; i++) {
+		struct host *h = &l->hosts[i];
+
+		free(h->error);
+		*h = (struct host){ 0 };
+		if (i < src->nhosts)
+			skipped_list(&src->res[i], h->skipped);
+	}
+}
+
+static void hosts_free(struct loop *l)
+{
+	for (size_t i = 0; i < l->cap; i++)
+		free(l->hosts[i].error);
+	free(l->hosts);
+	l->hosts = NULL;
+	l->cap = 0;
+}
+
+/* A host for each name of the file: the first round, or a reload with
+ * more names (a reload reset them all already). 0 or -ENOMEM. */
+static int hosts_fit(struct loop *l)
+{
+	size_t n = l->r->src.nhosts;
+
+	if (n <= l->cap)
+		return 0;
+	hosts_free(l);
+	if (!(l->hosts = calloc(n, sizeof(*l->hosts))))
+		return -ENOMEM;
+	l->cap = n;
+	hosts_reset(l);
+	/* What load resolved, for status, before the first round. */
+	write_hosts(l);
+	return 0;
+}
+
+/* The message of `errs` about `host`. cbpf_source_resolve says which name
+ * each is about ("FILE:LINE: cannot resolve 'HOST': ..."): a message is
+ * found by that name, not by its place in the list. NULL when none is. */
+static const char *error_of(const struct cbpf_errors *errs, const char *host)
+{
+	static const char what[] = "cannot resolve '";
+	size_t len = strlen(host);
+
+	for (size_t k = 0; k < errs->n; k++)
+		for (const char *q = errs->msg[k]; (q = strstr(q, what)); ) {
+			q += sizeof(what) - 1;
+			if (!strncmp(q, host, len) && q[len] == '\'')
+				return errs->msg[k];
+		}
+	return NULL;
+}
+
+/* Host i after this round's try: its new answer, or the failure said once,
+ * its last good answer kept and the next try backed off. */
+static void settle(struct loop *l, size_t i, uint64_t now, const struct cbpf_errors *errs)
+{
+	const struct cbpf_source *src = &l->r->src;
+	struct host *h = &l->hosts[i];
+	const char *msg;
+
+	if (src->resolved_ns[i] >= now) {   /* answered this round */
+		if (h->failures)
+			cbpf_info("%s: '%s' resolves again", src->path, src->hosts[i]);
+		note_skipped(l->r, i, h->skipped);
+		h->failures = 0;
+		free(h->error);
+		h->error = NULL;
+		h->next_at = cbpf_source_next_refresh(src, i);
+		return;
+	}
+	msg = error_of(errs, src->hosts[i]);
+	if (!h->failures++ && msg)
+		cbpf_error("%s; keeping its last addresses until they expire", msg);
+	if (msg) {
+		free(h->error);
+		h->error = strdup(msg);
+	}
+	h->next_at = now + (uint64_t)(h->failures < 6 ? 1 << h->failures : BACKOFF_MAX_S) * NS;
+}
+
+/* When the loop should next wake: the next report of denials or the first
+ * name due, whichever is sooner. */
+static uint64_t next_wake(struct loop *l, uint64_t now)
+{
+	uint64_t wake = now + DENY_REPORT_NS;
+
+	for (size_t i = 0; i < l->r->src.nhosts; i++) {
+		struct host *h = &l->hosts[i];
+
+		if (!h->next_at)
+			h->next_at = cbpf_source_next_refresh(&l->r->src, i);
+		if (h->next_at < wake)
+			wake = h->next_at;
+	}
+	return wake;
+}
+
+/* One round at `now`: the denials reported when it is time, the names due
+ * resolved, the rules written, and status's file. 0, or -ENOMEM. */
+static int refresh_round(struct loop *l, uint64_t now)
+{
+	struct cbpf_refresher *r = l->r;
+	struct cbpf_errors errs = {};
+	size_t n = r->src.nhosts;
+	bool any = false, sweep, *due;
+	int err;
+
+	if (now >= l->next_report) {
+		report_denials(&l->s, r->name, l->counts);
+		l->next_report = now + DENY_REPORT_NS;
+	}
+	for (size_t i = 0; i < n; i++)
+		any |= l->hosts[i].due = l->hosts[i].next_at <= now;
+	sweep = now >= l->next_sweep;
+	/* The forwarder's expired addresses go with the sweep too, also
+	 * when no name of the file is due. */
+	if (!any && !(r->fwd && sweep))
+		return 0;
+	/* What cbpf_source_resolve takes: a flag for each name. */
+	if (!(due = calloc(n + 1, sizeof(*due))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		due[i] = l->hosts[i].due;
+	err = cbpf_source_resolve(&r->src, due, r->grace_s, &errs);
+	free(due);
+	if (err < 0) {
+		cbpf_error("policy '%s': cannot resolve: %s", r->name, strerror(-err));
+		cbpf_errors_free(&errs);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (l->hosts[i].due)
+			settle(l, i, now, &errs);
+	cbpf_errors_free(&errs);
+	if (sync_rules(&l->s, r, sweep) == 0 && sweep)
+		l->next_sweep = now + SWEEP_NS;
+	write_hosts(l);
+	return 0;
+}
+
+/* The signal that came before `wake`, or 0. */
+static int wait_signal(int sfd, uint64_t now, uint64_t wake)
+{
+	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+	struct signalfd_siginfo si;
+
+	if (poll(&pfd, 1, wake > now ? (int)((wake - now) / 1000000) + 1 : 0) > 0 &&
+	    read(sfd, &si, sizeof(si)) == sizeof(si))
+		return (int)si.ssi_signo;
+	return 0;
+}
+
 static int run_loop(void *ctx, int sfd)
 {
-	struct cbpf_refresher *r = ctx;
-	uint64_t counts[CBPF_REASON__COUNT] = { 0 }, next_report = 0, next_sweep = 0;
-	struct cbpf_store s;
+	struct loop l = { .r = ctx };
+	struct cbpf_refresher *r = l.r;
 	const char *what;
-	size_t cap = 0;
-	uint64_t *next_at = NULL;
-	int *failures = NULL;
-	char **last_error = NULL;
-	char (*was_skipped)[SKIPPED_LEN] = NULL;   /* before this round's answer */
-	bool *due = NULL;
 	int err, rc = 1;
 
-	if ((err = cbpf_store_open(&s, false, &what))) {
+	if ((err = cbpf_store_open(&l.s, false, &what))) {
 		cbpf_error("policy '%s': cannot %s: %s", r->name, what, strerror(-err));
 		return 1;
 	}
-	if (r->fwd && (err = start_forwarder(&s, r))) {
+	if (r->fwd && (err = start_forwarder(&l.s, r))) {
 		cbpf_error("policy '%s': cannot start the DNS forwarder: %s", r->name,
 			   strerror(-err));
 		goto out;
 	}
 	cbpf_info("policy '%s': keeping %zu hostnames of '%s' current", r->name,
 		  r->src.nhosts, r->src.path);
-	report_denials(&s, r->name, counts);   /* count from now on */
+	report_denials(&l.s, r->name, l.counts);   /* count from now on */
 	for (;;) {
-		uint64_t now = cbpf_boottime_ns(), wake = now + DENY_REPORT_NS;
-		struct cbpf_errors errs = {};
-		struct signalfd_siginfo si;
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-		size_t n = r->src.nhosts;
-		bool any = false, sweep;
+		uint64_t now = cbpf_boottime_ns();
+		int sig;
 
-		if (n > cap) {   /* the first round, or a reload with more names */
-			free(next_at); free(failures); free(due); free(was_skipped);
-			if (last_error)
-				for (size_t i = 0; i < cap; i++)
-					free(last_error[i]);
-			free(last_error);
-			cap = n;
-			next_at = calloc(cap, sizeof(*next_at));
-			failures = calloc(cap, sizeof(*failures));
-			due = calloc(cap, sizeof(*due));
-			last_error = calloc(cap, sizeof(*last_error));
-			was_skipped = calloc(cap, sizeof(*was_skipped));
-			if (!next_at || !failures || !due || !last_error || !was_skipped) {
-				cbpf_error("out of memory");
-				goto out;
-			}
-			/* What load resolved, for status, before the first round. */
-			write_hosts_state(r, failures, last_error);
+		if (hosts_fit(&l)) {
+			cbpf_error("out of memory");
+			goto out;
 		}
-		for (size_t i = 0; i < n; i++) {
-			if (!next_at[i])
-				next_at[i] = cbpf_source_next_refresh(&r->src, i);
-			if (next_at[i] < wake)
-				wake = next_at[i];
-		}
-		if (poll(&pfd, 1, wake > now ? (int)((wake - now) / 1000000) + 1 : 0) > 0 &&
-		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
-			if (si.ssi_signo != SIGHUP) {
-				rc = 0;   /* enforcement stays; only unload removes it */
-				goto out;
-			}
-			reload(&s, r);
-			for (size_t i = 0; i < cap; i++) {
-				free(last_error[i]);
-				last_error[i] = NULL;
-				next_at[i] = 0;
-				failures[i] = 0;
-			}
+		sig = wait_signal(sfd, now, next_wake(&l, now));
+		if (sig == SIGHUP) {
+			reload(&l.s, r);
+			hosts_reset(&l);
 			continue;
 		}
-		now = cbpf_boottime_ns();
-		if (now >= next_report) {
-			report_denials(&s, r->name, counts);
-			next_report = now + DENY_REPORT_NS;
+		if (sig) {
+			rc = 0;   /* enforcement stays; only unload removes it */
+			goto out;
 		}
-		for (size_t i = 0; i < n; i++)
-			any |= due[i] = next_at[i] <= now;
-		sweep = now >= next_sweep;
-		/* The forwarder's expired addresses go with the sweep too, also
-		 * when no name of the file is due. */
-		if (!any && !(r->fwd && sweep))
-			continue;
-		for (size_t i = 0; i < n; i++)
-			if (due[i])
-				skipped_list(&r->src.res[i], was_skipped[i]);
-		err = cbpf_source_resolve(&r->src, due, r->grace_s, &errs);
-		if (err < 0) {
-			cbpf_error("policy '%s': cannot resolve: %s", r->name, strerror(-err));
-			cbpf_errors_free(&errs);
-			continue;
+		if (refresh_round(&l, cbpf_boottime_ns())) {
+			cbpf_error("out of memory");
+			goto out;
 		}
-		for (size_t i = 0, e = 0; i < n; i++) {
-			if (!due[i])
-				continue;
-			if (r->src.resolved_ns[i] >= now) {   /* answered this round */
-				if (failures[i])
-					cbpf_info("%s: '%s' resolves again", r->src.path, r->src.hosts[i]);
-				report_skipped(r, i, was_skipped[i]);
-				failures[i] = 0;
-				free(last_error[i]);
-				last_error[i] = NULL;
-				next_at[i] = cbpf_source_next_refresh(&r->src, i);
-				continue;
-			}
-			/* Failed: log once, keep the last good answer, back off. */
-			if (!failures[i]++ && e < errs.n)
-				cbpf_error("%s; keeping its last addresses until they expire",
-					   errs.msg[e]);
-			if (e < errs.n) {
-				free(last_error[i]);
-				last_error[i] = strdup(errs.msg[e]);
-			}
-			e++;
-			next_at[i] = now + (uint64_t)(failures[i] < 6 ? 1 << failures[i] :
-						      BACKOFF_MAX_S) * NS;
-		}
-		cbpf_errors_free(&errs);
-		if (sync_rules(&s, r, sweep) == 0 && sweep)
-			next_sweep = now + SWEEP_NS;
-		write_hosts_state(r, failures, last_error);
 	}
 out:
 	cbpf_dnsfwd_close(r->fwd);
 	r->fwd = NULL;
 	cbpf_runstate_file_remove(r->name, CBPF_RUNFILE_HOSTS);
-	if (last_error)
-		for (size_t i = 0; i < cap; i++)
-			free(last_error[i]);
-	free(last_error);
-	free(next_at);
-	free(failures);
-	free(due);
-	free(was_skipped);
-	cbpf_store_close(&s);
+	hosts_free(&l);
+	cbpf_store_close(&l.s);
 	return rc;
 }
 

@@ -281,30 +281,13 @@ static int hosts_fit(struct loop *l)
 	return 0;
 }
 
-/* The message of `errs` about `host`. cbpf_source_resolve says which name
- * each is about ("FILE:LINE: cannot resolve 'HOST': ..."): a message is
- * found by that name, not by its place in the list. NULL when none is. */
-static const char *error_of(const struct cbpf_errors *errs, const char *host)
-{
-	static const char what[] = "cannot resolve '";
-	size_t len = strlen(host);
-
-	for (size_t k = 0; k < errs->n; k++)
-		for (const char *q = errs->msg[k]; (q = strstr(q, what)); ) {
-			q += sizeof(what) - 1;
-			if (!strncmp(q, host, len) && q[len] == '\'')
-				return errs->msg[k];
-		}
-	return NULL;
-}
-
 /* Host i after this round's try: its new answer, or the failure said once,
  * its last good answer kept and the next try backed off. */
-static void settle(struct loop *l, size_t i, uint64_t now, const struct cbpf_errors *errs)
+static void settle(struct loop *l, size_t i, uint64_t now)
 {
 	const struct cbpf_source *src = &l->r->src;
 	struct host *h = &l->hosts[i];
-	const char *msg;
+	char msg[CBPF_HOST_MAX + PATH_MAX + 128];
 
 	if (src->resolved_ns[i] >= now) {   /* answered this round */
 		if (h->failures)
@@ -316,13 +299,12 @@ static void settle(struct loop *l, size_t i, uint64_t now, const struct cbpf_err
 		h->next_at = cbpf_source_next_refresh(src, i);
 		return;
 	}
-	msg = error_of(errs, src->hosts[i]);
-	if (!h->failures++ && msg)
+	snprintf(msg, sizeof(msg), "%s:%u: cannot resolve '%s': %s", src->path, src->lines[i],
+		 src->hosts[i], src->res[i].error ? src->res[i].error : "no address");
+	if (!h->failures++)
 		cbpf_error("%s; keeping its last addresses until they expire", msg);
-	if (msg) {
-		free(h->error);
-		h->error = strdup(msg);
-	}
+	free(h->error);
+	h->error = strdup(msg);
 	h->next_at = now + (uint64_t)(h->failures < 6 ? 1 << h->failures : BACKOFF_MAX_S) * NS;
 }
 
@@ -378,7 +360,7 @@ static int refresh_round(struct loop *l, uint64_t now)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (l->hosts[i].due)
-			settle(l, i, now, &errs);
+			settle(l, i, now);
 	cbpf_errors_free(&errs);
 	if (sync_rules(&l->s, r, sweep) == 0 && sweep)
 		l->next_sweep = now + SWEEP_NS;
@@ -429,6 +411,8 @@ static int run_loop(void *ctx, int sfd)
 		if (sig == SIGHUP) {
 			reload(&l.s, r);
 			hosts_reset(&l);
+			if (!hosts_fit(&l))     /* status shows the new file's names */
+				write_hosts(&l);
 			continue;
 		}
 		if (sig) {

@@ -226,10 +226,13 @@ int cbpf_resolve_all(const char *path, const char *const *hosts,
 	if (n == 0)
 		return 0;
 	if (nservers == 0) {
-		for (size_t i = 0; i < n; i++)
-			cbpf_errors_add(errs, "%s:%u: cannot resolve '%s': no DNS server "
-					"(add a 'dns' line or a nameserver to /etc/resolv.conf)",
-					path, lines[i], hosts[i]);
+		for (size_t i = 0; i < n; i++) {
+			res[i].host = hosts[i];
+			res[i].error = "no DNS server (add a 'dns' line or a nameserver to "
+				       "/etc/resolv.conf)";
+			cbpf_errors_add(errs, "%s:%u: cannot resolve '%s': %s", path, lines[i],
+					hosts[i], res[i].error);
+		}
 		return -EINVAL;
 	}
 	q = calloc(n, sizeof(*q));
@@ -258,10 +261,11 @@ int cbpf_resolve_all(const char *path, const char *const *hosts,
 	for (size_t i = 0; i < n; i++) {
 		if (res[i].n > 0)
 			continue;
+		res[i].error = q[i].pending ? "no answer" :
+			       q[i].status == ARES_SUCCESS ? "no address" :
+			       ares_strerror(q[i].status);
 		cbpf_errors_add(errs, "%s:%u: cannot resolve '%s': %s", path, lines[i],
-				hosts[i], q[i].pending ? "no answer" :
-				q[i].status == ARES_SUCCESS ? "no address" :
-				ares_strerror(q[i].status));
+				hosts[i], res[i].error);
 		rc = -EINVAL;
 	}
 out:

@@ -16,7 +16,8 @@ size_t cbpf_parse_resolv_conf(const char *text, uint8_t (*out)[16], size_t max);
 /* Resolves `hosts[i]` (line numbers `lines[i]` for messages about `path`)
  * through `servers` (v4-mapped or IPv6, port 53). Fills res[i] (addresses
  * unique; ttl the smallest seen). A name with no address at all is
- * an error "PATH:LINE: cannot resolve 'NAME': REASON" in *errs. Returns 0,
+ * an error "PATH:LINE: cannot resolve 'NAME': REASON" in *errs, REASON
+ * also in res[i].error. Returns 0,
  * -EINVAL when any name failed, or -errno. */
 int cbpf_resolve_all(const char *path, const char *const *hosts,
 		     const unsigned *lines, size_t n,

@@ -30,6 +30,8 @@ struct cbpf_resolved {
 	size_t n;
 	uint32_t ttl;               /* seconds, smallest of the answers */
 	uint64_t expires_ns;        /* CLOCK_BOOTTIME its rules expire; 0: never */
+	const char *error;          /* why the last try gave no address (static
+	                             * text); NULL after an answer */
 };
 
 /* Compiles `conf`. Each host entry takes the addresses from the `res` item

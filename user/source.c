@@ -169,6 +169,7 @@ int cbpf_source_resolve(struct cbpf_source *s, const bool *due, int grace_s,
 	for (size_t k = 0; k < n; k++) {
 		struct cbpf_resolved *r = &s->res[which[k]];
 
+		r->error = fresh[k].error;
 		if (fresh[k].n == 0) {
 			failed++;   /* the last good answer stays */
 			continue;

@@ -63,7 +63,7 @@ endif
 # Modules free of libbpf: unit tests link these.
 PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c \
 	user/podman.c user/leak.c user/families.c user/seccomp_filter.c user/guard.c \
-	user/agent_home.c user/dnsmsg.c user/dnsview.c user/source.c user/runstate.c
+	user/agent_home.c user/dnsmsg.c user/dnsview.c user/source.c user/runstate.c user/json.c
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
@@ -126,7 +126,7 @@ $(BUILD)/tests/test_decision: $(VECTOR_SRCS)
 # The probe runs the leak matrix of selftest too (user/leak.c, free of libbpf,
 # which judges rules with user/rules.c).
 PROBE_SRCS := tests/tools/probe.c user/leak.c user/rules.c user/config.c user/errors.c \
-	user/cgroup.c user/families.c
+	user/cgroup.c user/families.c user/json.c
 $(BUILD)/tests/probe: $(PROBE_SRCS) user/leak.h user/rules.h user/config.h user/cgroup.h user/families.h include/claude_bpf.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)

@@ -18,6 +18,7 @@
 #include "dnsfwd.h"
 #include "grants.h"
 #include "internet.h"
+#include "json.h"
 #include "log.h"
 #include "podman_host.h"
 #include "policy.h"

@@ -40,6 +40,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "families.h"
+#include "json.h"
 #include "leak.h"
 
 #define ANSWER_WAIT_MS 300
@@ -918,20 +919,6 @@ void cbpf_leak_print_table(FILE *f, const struct cbpf_leak_row *rows, size_t n)
 
 /* Every string here is ours (names, addresses, errno names): escaping
  * quotes, backslashes and control characters is all JSON asks. */
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", (unsigned char)*s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 void cbpf_leak_print_json(FILE *f, const struct cbpf_leak_row *rows, size_t n)
 {
 	size_t tally[3];
@@ -941,10 +928,10 @@ void cbpf_leak_print_json(FILE *f, const struct cbpf_leak_row *rows, size_t n)
 		const struct cbpf_leak_row *r = &rows[i];
 
 		fprintf(f, "%s{\"route\":", i ? "," : "");
-		json_str(f, cbpf_leak_route_name(r->route));
+		cbpf_json_string(f, cbpf_leak_route_name(r->route));
 		fputs(",\"address\":", f);
 		if (r->t.family)
-			json_str(f, r->t.text);
+			cbpf_json_string(f, r->t.text);
 		else
 			fputs("null", f);
 		fprintf(f, ",\"port\":%u,\"proto\":\"%s\",\"result\":", r->port,
@@ -955,10 +942,10 @@ void cbpf_leak_print_json(FILE *f, const struct cbpf_leak_row *rows, size_t n)
 			r->route == CBPF_LEAK_DNS_UDP || r->route == CBPF_LEAK_NETNS_UDP ||
 			(r->route == CBPF_LEAK_OTHER_PORT && r->proto == CBPF_PROTO_UDP) ?
 			"udp" : "tcp");
-		json_str(f, r->outcome == CBPF_LEAK_LEAKED ? "leaked" :
+		cbpf_json_string(f, r->outcome == CBPF_LEAK_LEAKED ? "leaked" :
 			 cbpf_leak_outcome_name(r->outcome));
 		fputs(",\"how\":", f);
-		json_str(f, r->how);
+		cbpf_json_string(f, r->how);
 		fputc('}', f);
 	}
 	cbpf_leak_tally(rows, n, tally);

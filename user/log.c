@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <syslog.h>
 #include <bpf/libbpf.h>
+#include "json.h"
 #include "log.h"
 
 bool cbpf_verbose;
@@ -32,22 +33,6 @@ void cbpf_info(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	emit(LOG_INFO, buf);
-}
-
-void cbpf_json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 void cbpf_error(const char *fmt, ...)

@@ -16,7 +16,5 @@ void cbpf_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cbpf_log_to_syslog(const char *ident);
 /* Routes libbpf's messages: warnings only with -v. */
 void cbpf_log_setup_libbpf(void);
-/* Writes `s` as a JSON string literal, quotes included. */
-void cbpf_json_string(FILE *f, const char *s);
 
 #endif

@@ -21,6 +21,7 @@
 #include "cgroup.h"
 #include "commands.h"
 #include "log.h"
+#include "json.h"
 #include "store.h"
 
 #define NS_PER_SEC   1000000000ull

@@ -23,6 +23,7 @@
 #include "loaded.h"
 #include "commands.h"
 #include "leak.h"
+#include "json.h"
 #include "log.h"
 #include "policy.h"
 #include "runstate.h"

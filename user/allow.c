@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include "cgroup.h"
+#include "cli.h"
 #include "commands.h"
 #include "config.h"
 #include "daemon.h"

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include "cgroup.h"
+#include "cli.h"
+#include "names.h"
 #include "commands.h"
 #include "config.h"
 #include "daemon.h"
@@ -29,40 +31,6 @@
 #include "runstate.h"
 #include "selftest.h"
 #include "store.h"
-
-
-int cbpf_usage_error(const char *cmd, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "claude-bpf: %s\ntry 'claude-bpf %s%s--help'\n", buf,
-		cmd ? cmd : "", cmd ? " " : "");
-	return EXIT_USAGE;
-}
-
-int cbpf_need_root(const char *cmd)
-{
-	if (geteuid() == 0)
-		return 0;
-	cbpf_error("%s needs root for its bpf() calls (run it with sudo)", cmd);
-	return 1;
-}
-
-int cbpf_lock_or_report(void)
-{
-	char path[PATH_MAX];
-	int err = cbpf_lock_global(0);
-
-	if (err) {
-		cbpf_runstate_path(path, sizeof(path), NULL, CBPF_RUNFILE_LOCK);
-		cbpf_error("cannot lock %s: %s", path, strerror(-err));
-	}
-	return err ? 1 : 0;
-}
 
 static void print_errors(const struct cbpf_errors *e)
 {
@@ -142,19 +110,13 @@ static int builtin_ruleset(bool internet, struct cbpf_host_state *host,
 	return err ? 1 : 0;
 }
 
-static const char *proto_name(uint8_t proto)
-{
-	return proto == CBPF_PROTO_TCP ? "tcp" : proto == CBPF_PROTO_UDP ? "udp" :
-	       proto == CBPF_PROTO_ANY ? "any" : "other";
-}
-
 static void print_rules(const struct cbpf_ruleset *rs, bool json)
 {
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct cbpf_rule_entry *e = &rs->v[i];
 		const char *host = e->val.host && e->val.host <= rs->nhosts ?
 				   rs->hosts[e->val.host - 1] : NULL;
-		char addr[INET6_ADDRSTRLEN + 8];
+		char addr[INET6_ADDRSTRLEN + 8], pb[4];
 		unsigned port = ntohs(e->key.port);
 
 		cbpf_format_prefix(e->key.addr, cbpf_key_addr_prefix(&e->key), addr,
@@ -163,7 +125,7 @@ static void print_rules(const struct cbpf_ruleset *rs, bool json)
 			printf("%s{\"action\":\"%s\",\"address\":\"%s\",\"proto\":\"%s\","
 			       "\"port\":%u,\"host\":", i ? "," : "",
 			       e->val.action == CBPF_ACTION_ALLOW ? "allow" : "deny",
-			       addr, proto_name(e->key.proto), port);
+			       addr, cbpf_proto_name(e->key.proto, pb), port);
 			if (host)
 				cbpf_json_string(stdout, host);
 			else
@@ -172,7 +134,7 @@ static void print_rules(const struct cbpf_ruleset *rs, bool json)
 			continue;
 		}
 		printf("    %-5s %-40s %-4s ", e->val.action == CBPF_ACTION_ALLOW ?
-		       "allow" : "deny", addr, proto_name(e->key.proto));
+		       "allow" : "deny", addr, cbpf_proto_name(e->key.proto, pb));
 		if (port)
 			printf("%-6u", port);
 		else
@@ -711,17 +673,18 @@ static void print_grants(const char *name, bool json)
 		printf("  grants:\n");
 	for (size_t i = 0; i < g.n; i++) {
 		const struct cbpf_rule_entry *e = &g.v[i].e;
+		char pb[4];
 
 		cbpf_format_prefix(e->key.addr, 128, addr, sizeof(addr));
 		if (json) {
 			printf("%s{\"target\":", i ? "," : "");
 			cbpf_json_string(stdout, g.v[i].target);
 			printf(",\"address\":\"%s\",\"proto\":\"%s\",\"port\":%u,"
-			       "\"expires_ns\":%llu}", addr, proto_name(e->key.proto),
+			       "\"expires_ns\":%llu}", addr, cbpf_proto_name(e->key.proto, pb),
 			       ntohs(e->key.port), (unsigned long long)e->val.expires_ns);
 		} else {
 			printf("    %-30s %-40s %-4s %-6u expires in %llus\n", g.v[i].target, addr,
-			       proto_name(e->key.proto), ntohs(e->key.port),
+			       cbpf_proto_name(e->key.proto, pb), ntohs(e->key.port),
 			       (unsigned long long)((e->val.expires_ns - now) / 1000000000ull));
 		}
 	}

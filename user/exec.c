@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "cgroup.h"
+#include "cli.h"
 #include "commands.h"
 #include "loaded.h"
 #include "log.h"

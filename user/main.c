@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "claude_bpf.h"
+#include "cli.h"
 #include "commands.h"
 #include "log.h"
 

@@ -19,6 +19,8 @@
 #include <bpf/libbpf.h>
 #include "addr.h"
 #include "cgroup.h"
+#include "cli.h"
+#include "names.h"
 #include "commands.h"
 #include "log.h"
 #include "json.h"
@@ -29,22 +31,6 @@
 #define GONE_KEEP_NS (60 * NS_PER_SEC)  /* removed cgroups stay nameable */
 #define RESCAN_NS    NS_PER_SEC         /* hostnames re-read at most this often */
 #define STOP_COUNT   (-ECANCELED)       /* from the sample callback: --count reached */
-
-static const char *const reason_names[CBPF_REASON__COUNT] = {
-	[CBPF_REASON_NO_POLICY] = "no_policy",
-	[CBPF_REASON_NO_RULE] = "no_rule",
-	[CBPF_REASON_DENY_RULE] = "deny_rule",
-	[CBPF_REASON_EXPIRED] = "expired",
-	[CBPF_REASON_LOOPBACK] = "loopback",
-	[CBPF_REASON_SOCKET_TYPE] = "socket_type",
-	[CBPF_REASON_BAD_PACKET] = "bad_packet",
-	[CBPF_REASON_DNS_NAME] = "dns_name",
-};
-
-const char *cbpf_reason_name(unsigned reason)
-{
-	return reason < CBPF_REASON__COUNT ? reason_names[reason] : "?";
-}
 
 /* An address of a policy's hostname rules, and that host. */
 struct host_addr {
@@ -507,19 +493,6 @@ static const char *host_of(struct monitor *m, struct pol *pol, uint32_t ruleset,
 
 /* ---------------------------------------------------------------- output */
 
-static const char *proto_name(uint8_t proto, char *buf, size_t len)
-{
-	switch (proto) {
-	case 0: return NULL;   /* not known */
-	case CBPF_PROTO_TCP: return "tcp";
-	case CBPF_PROTO_UDP: return "udp";
-	case CBPF_PROTO_ICMP: return "icmp";
-	case CBPF_PROTO_ICMPV6: return "icmpv6";
-	}
-	snprintf(buf, len, "%u", proto);
-	return buf;
-}
-
 static void format_time(int64_t ns, char *buf, size_t len)
 {
 	time_t sec = (time_t)(ns / (int64_t)NS_PER_SEC);
@@ -623,7 +596,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		if (pol)
 			host = host_of(m, pol, e->policy, e->addr);
 	}
-	proto = proto_name(e->proto, protobuf, sizeof(protobuf));
+	proto = e->proto ? cbpf_proto_name(e->proto, protobuf) : NULL;   /* 0: not known */
 	printable(comm, sizeof(comm), e->comm, sizeof(e->comm), m->json);
 	format_time((int64_t)e->time_ns + m->offset_ns, when, sizeof(when));
 

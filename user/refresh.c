@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-#include "commands.h"
+#include "names.h"
 #include "daemon.h"
 #include "grants.h"
 #include "log.h"

@@ -19,6 +19,7 @@
 #include "agent_home.h"
 #include "cgroup.h"
 #include "dnsfwd.h"
+#include "cli.h"
 #include "commands.h"
 #include "guard.h"
 #include "loaded.h"

@@ -21,10 +21,12 @@
 #include <unistd.h>
 #include "cgroup.h"
 #include "loaded.h"
+#include "cli.h"
 #include "commands.h"
 #include "leak.h"
 #include "json.h"
 #include "log.h"
+#include "names.h"
 #include "policy.h"
 #include "runstate.h"
 #include "seccomp_filter.h"

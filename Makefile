@@ -127,14 +127,16 @@ $(BUILD)/tests/test_decision: $(VECTOR_SRCS)
 # which judges rules with user/rules.c).
 PROBE_SRCS := tests/tools/probe.c user/leak.c user/rules.c user/config.c user/errors.c \
 	user/cgroup.c user/families.c user/json.c
-$(BUILD)/tests/probe: $(PROBE_SRCS) user/leak.h user/rules.h user/config.h user/cgroup.h user/families.h include/claude_bpf.h
+PROBE_HDRS := user/leak.h user/rules.h user/config.h user/addr.h user/cgroup.h user/families.h \
+	user/json.h include/claude_bpf.h
+$(BUILD)/tests/probe: $(PROBE_SRCS) $(PROBE_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $(PROBE_SRCS) -o $@
 
 # The probe inside the podman tests' busybox image, which has no libc.
 # Without the sanitizers: they do not link statically.
-$(BUILD)/tests/probe-static: $(PROBE_SRCS) user/leak.h user/rules.h user/config.h user/cgroup.h user/families.h include/claude_bpf.h
+$(BUILD)/tests/probe-static: $(PROBE_SRCS) $(PROBE_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) -static $(PROBE_SRCS) -o $@

@@ -13,7 +13,6 @@
 #include <bpf/bpf.h>
 #include "cgroup.h"
 #include "cli.h"
-#include "names.h"
 #include "commands.h"
 #include "config.h"
 #include "daemon.h"
@@ -22,6 +21,7 @@
 #include "internet.h"
 #include "json.h"
 #include "log.h"
+#include "names.h"
 #include "podman_host.h"
 #include "policy.h"
 #include "resolve.h"

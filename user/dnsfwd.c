@@ -252,6 +252,9 @@ const char *cbpf_dnsfwd_listen_text(const struct cbpf_dnsfwd *f)
 	return f->listen_text;
 }
 
+/* slirp4netns's alias of the host's loopback over IPv6, fd00::2. */
+static const uint8_t slirp_host6[16] = { 0xfd, [15] = 2 };
+
 static int add_exact(struct cbpf_ruleset *rs, const uint8_t addr[16], uint8_t proto,
 		     uint16_t port_be, uint8_t action)
 {
@@ -292,12 +295,11 @@ int cbpf_dnsfwd_ruleset(const struct cbpf_dnsfwd *f, struct cbpf_ruleset *rs)
 	 * (the rule for the exact address and port is looked up first, and
 	 * wins). */
 	if (!err && f->net4_alias) {
-		uint8_t a6[16];
-
-		inet_pton(AF_INET6, CBPF_SLIRP_HOST6_TEXT, a6);
+		cbpf_v4_mapped(a, &t->net4);
 		err = add_exact(rs, a, CBPF_PROTO_ANY, CBPF_PORT_ANY, CBPF_ACTION_DENY);
 		if (!err)
-			err = add_exact(rs, a6, CBPF_PROTO_ANY, CBPF_PORT_ANY, CBPF_ACTION_DENY);
+			err = add_exact(rs, slirp_host6, CBPF_PROTO_ANY, CBPF_PORT_ANY,
+					CBPF_ACTION_DENY);
 	}
 	if (err)
 		return err;

@@ -38,8 +38,7 @@ struct cbpf_dnsfwd_policy {
  * loopback (with allow_host_loopback, which `run` asks for a policy with a
  * forwarder): where rootless containers reach it by default. */
 #define CBPF_SLIRP_HOST4      0x0a000202u   /* host byte order */
-#define CBPF_SLIRP_HOST4_TEXT "10.0.2.2"
-#define CBPF_SLIRP_HOST6_TEXT "fd00::2"      /* the same over IPv6 */
+#define CBPF_SLIRP_HOST4_TEXT "10.0.2.2"   /* and fd00::2 over IPv6 */
 
 /* Binds the forwarder's UDP and TCP sockets, all at one port the kernel
  * picks: on 127.0.0.1 and ::1. `net4` (network byte order; 0: none) is

@@ -37,6 +37,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "addr.h"
 #include "cgroup.h"
 #include "config.h"
 #include "families.h"
@@ -92,20 +93,17 @@ int cbpf_leak_parse_target(const char *s, struct cbpf_leak_target *t)
 
 static bool is_loopback(const uint8_t a[16])
 {
-	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
 	static const uint8_t zero[15];
 
-	return (!memcmp(a, v4mapped, 12) &&
+	return (cbpf_is_v4_mapped(a) &&
 		(a[12] == 127 || (!a[12] && !a[13] && !a[14] && !a[15]))) ||
 	       (!memcmp(a, zero, 15) && a[15] <= 1);
 }
 
 static void mapped_target(const uint8_t addr[16], struct cbpf_leak_target *t)
 {
-	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
-
 	memset(t, 0, sizeof(*t));
-	if (!memcmp(addr, v4mapped, 12)) {
+	if (cbpf_is_v4_mapped(addr)) {
 		t->family = AF_INET;
 		memcpy(t->addr, addr + 12, 4);
 	} else {

@@ -20,10 +20,10 @@
 #include "addr.h"
 #include "cgroup.h"
 #include "cli.h"
-#include "names.h"
 #include "commands.h"
-#include "log.h"
 #include "json.h"
+#include "log.h"
+#include "names.h"
 #include "store.h"
 
 #define NS_PER_SEC   1000000000ull

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-#include "names.h"
 #include "daemon.h"
 #include "grants.h"
 #include "log.h"
+#include "names.h"
 #include "policy.h"
 #include "refresh.h"
 #include "runstate.h"
@@ -28,11 +28,10 @@
 #define SKIPPED_LEN 512
 
 /* What the refresher keeps of hostname i of the file, beside its answer
- * (r->src.res[i]). */
+ * (r->src.res[i], which also says why its last try failed). */
 struct host {
 	uint64_t next_at;            /* when to resolve it again; 0: as its answer says */
 	int failures;                /* tries failed in a row */
-	char *error;                 /* the last failed try's message, or NULL */
 	bool due;                    /* resolved this round */
 	char skipped[SKIPPED_LEN];   /* its answer's addresses no rule is made of */
 };
@@ -64,24 +63,40 @@ static void skipped_list(const struct cbpf_resolved *res, char buf[SKIPPED_LEN])
 	}
 }
 
+#define FAILURE_LEN (CBPF_HOST_MAX + PATH_MAX + 128)
+
+/* "FILE:LINE: cannot resolve 'NAME': REASON", of hostname i's last try. */
+static const char *failure(const struct cbpf_source *src, size_t i, char buf[FAILURE_LEN])
+{
+	snprintf(buf, FAILURE_LEN, "%s:%u: cannot resolve '%s': %s", src->path, src->lines[i],
+		 src->hosts[i], src->res[i].error ? src->res[i].error : "no address");
+	return buf;
+}
+
 /* For `status`: each name's last answer and how the last try went. */
 static void write_hosts(const struct loop *l)
 {
 	const struct cbpf_source *src = &l->r->src;
 	struct cbpf_host_record *v = calloc(src->nhosts + 1, sizeof(*v));
+	char (*msg)[FAILURE_LEN];
+	size_t nfail = 0, k = 0;
 
-	if (!v)
-		return;   /* status shows the one before */
 	for (size_t i = 0; i < src->nhosts; i++)
-		v[i] = (struct cbpf_host_record){
-			.name = src->hosts[i],
-			.answered_ns = src->resolved_ns[i],
-			.ttl = src->res[i].ttl,
-			.failures = l->hosts[i].failures,
-			.skipped = l->hosts[i].skipped,
-			.error = l->hosts[i].error,
-		};
-	cbpf_runstate_hosts_write(l->r->name, v, src->nhosts);
+		nfail += l->hosts[i].failures > 0;
+	msg = calloc(nfail + 1, sizeof(*msg));
+	if (v && msg) {   /* else status shows the one before */
+		for (size_t i = 0; i < src->nhosts; i++)
+			v[i] = (struct cbpf_host_record){
+				.name = src->hosts[i],
+				.answered_ns = src->resolved_ns[i],
+				.ttl = src->res[i].ttl,
+				.failures = l->hosts[i].failures,
+				.skipped = l->hosts[i].skipped,
+				.error = l->hosts[i].failures ? failure(src, i, msg[k++]) : NULL,
+			};
+		cbpf_runstate_hosts_write(l->r->name, v, src->nhosts);
+	}
+	free(msg);
 	free(v);
 }
 
@@ -247,7 +262,6 @@ static void hosts_reset(struct loop *l)
 	for (size_t i = 0; i < l->cap; i++) {
 		struct host *h = &l->hosts[i];
 
-		free(h->error);
 		*h = (struct host){ 0 };
 		if (i < src->nhosts)
 			skipped_list(&src->res[i], h->skipped);
@@ -256,8 +270,6 @@ static void hosts_reset(struct loop *l)
 
 static void hosts_free(struct loop *l)
 {
-	for (size_t i = 0; i < l->cap; i++)
-		free(l->hosts[i].error);
 	free(l->hosts);
 	l->hosts = NULL;
 	l->cap = 0;
@@ -287,24 +299,19 @@ static void settle(struct loop *l, size_t i, uint64_t now)
 {
 	const struct cbpf_source *src = &l->r->src;
 	struct host *h = &l->hosts[i];
-	char msg[CBPF_HOST_MAX + PATH_MAX + 128];
+	char msg[FAILURE_LEN];
 
 	if (src->resolved_ns[i] >= now) {   /* answered this round */
 		if (h->failures)
 			cbpf_info("%s: '%s' resolves again", src->path, src->hosts[i]);
 		note_skipped(l->r, i, h->skipped);
 		h->failures = 0;
-		free(h->error);
-		h->error = NULL;
 		h->next_at = cbpf_source_next_refresh(src, i);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "%s:%u: cannot resolve '%s': %s", src->path, src->lines[i],
-		 src->hosts[i], src->res[i].error ? src->res[i].error : "no address");
 	if (!h->failures++)
-		cbpf_error("%s; keeping its last addresses until they expire", msg);
-	free(h->error);
-	h->error = strdup(msg);
+		cbpf_error("%s; keeping its last addresses until they expire",
+			   failure(src, i, msg));
 	h->next_at = now + (uint64_t)(h->failures < 6 ? 1 << h->failures : BACKOFF_MAX_S) * NS;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "addr.h"
 #include "rules.h"
 
 int cbpf_ruleset_push(struct cbpf_ruleset *rs, const struct cbpf_rule_entry *e)
@@ -211,10 +212,9 @@ bool cbpf_rules_decide(const struct cbpf_ruleset *rs, const uint8_t addr[16],
 
 bool cbpf_answer_skipped(const uint8_t a[16])
 {
-	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
 	static const uint8_t zero[15];
 
-	if (!memcmp(a, v4mapped, 12))
+	if (cbpf_is_v4_mapped(a))
 		return a[12] == 0 || a[12] == 127 || (a[12] == 169 && a[13] == 254) ||
 		       (a[12] & 0xf0) == 224 ||
 		       (a[12] == 255 && a[13] == 255 && a[14] == 255 && a[15] == 255);

@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include "agent_home.h"
 #include "cgroup.h"
-#include "dnsfwd.h"
 #include "cli.h"
 #include "commands.h"
+#include "dnsfwd.h"
 #include "guard.h"
 #include "loaded.h"
 #include "log.h"

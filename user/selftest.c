@@ -20,11 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 #include "cgroup.h"
-#include "loaded.h"
 #include "cli.h"
 #include "commands.h"
-#include "leak.h"
 #include "json.h"
+#include "leak.h"
+#include "loaded.h"
 #include "log.h"
 #include "names.h"
 #include "policy.h"

@@ -60,13 +60,15 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-# Modules free of libbpf: unit tests link these.
-PURE_SRCS := user/errors.c user/config.c user/rules.c user/cgroup.c user/resolve.c \
-	user/podman.c user/leak.c user/families.c user/seccomp_filter.c user/guard.c \
-	user/agent_home.c user/dnsmsg.c user/dnsview.c user/source.c user/runstate.c user/json.c
-USER_SRCS := $(wildcard user/*.c)
+# The layers of user/, each using only those before it (tests/layers):
+# base and core are free of libbpf (unit tests and fuzzers link them),
+# engine drives the kernel, cmd parses argv and prints.
+PURE_SRCS := $(wildcard user/base/*.c user/core/*.c)
+ENGINE_SRCS := $(wildcard user/engine/*.c)
+USER_SRCS := $(PURE_SRCS) $(ENGINE_SRCS) $(wildcard user/cmd/*.c)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS))
 PURE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(PURE_SRCS))
+ENGINE_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(ENGINE_SRCS))
 PURE_LIBS := -lcares -lseccomp -ljson-c -lldns
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -101,11 +103,11 @@ $(BUILD)/user/%.o: user/%.c
 # store.c embeds the BPF object through the skeleton, the one file that
 # includes it: only it waits for the skeleton (named here, since its .d
 # does not exist before its first build), and it is rebuilt with it.
-$(BUILD)/user/store.o: $(BUILD)/claude_bpf.skel.h
+$(BUILD)/user/engine/store.o: $(BUILD)/claude_bpf.skel.h
 
 # main.c prints the version and runs the installed image recipe.
-$(BUILD)/user/main.o: debian/changelog
-$(BUILD)/user/main.o: override CFLAGS += -DCBPF_VERSION='"$(VERSION)"' -DCBPF_DATADIR='"$(DATADIR)"'
+$(BUILD)/user/cmd/main.o: debian/changelog
+$(BUILD)/user/cmd/main.o: override CFLAGS += -DCBPF_VERSION='"$(VERSION)"' -DCBPF_DATADIR='"$(DATADIR)"'
 
 $(BUILD)/claude-bpf: $(USER_OBJS)
 	$(call msg,LINK,$@)
@@ -123,12 +125,12 @@ $(BUILD)/tests/test_decision: $(VECTOR_SRCS)
 
 -include $(USER_OBJS:.o=.d) $(UNIT_BINS:=.d)
 
-# The probe runs the leak matrix of selftest too (user/leak.c, free of libbpf,
-# which judges rules with user/rules.c).
-PROBE_SRCS := tests/tools/probe.c user/leak.c user/rules.c user/config.c user/errors.c \
-	user/cgroup.c user/families.c user/json.c
-PROBE_HDRS := user/leak.h user/rules.h user/config.h user/addr.h user/cgroup.h user/families.h \
-	user/json.h include/claude_bpf.h
+# The probe runs the leak matrix of selftest too (core/leak.c, which judges
+# rules with core/rules.c).
+PROBE_SRCS := tests/tools/probe.c user/core/leak.c user/core/rules.c user/core/config.c \
+	user/base/errors.c user/core/cgroup.c user/core/families.c user/base/json.c
+PROBE_HDRS := user/core/leak.h user/core/rules.h user/core/config.h user/base/addr.h \
+	user/core/cgroup.h user/core/families.h user/base/json.h include/claude_bpf.h
 $(BUILD)/tests/probe: $(PROBE_SRCS) $(PROBE_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -147,8 +149,8 @@ $(BUILD)/tests/events: tests/tools/events.c include/claude_bpf.h
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LDLIBS) -o $@
 
 # The decision's vectors through the real egress program (BPF_PROG_RUN),
-# each rule set applied with the engine's own calls: every module but main.
-DECIDE_OBJS := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+# each rule set applied with the engine's own calls.
+DECIDE_OBJS := $(PURE_OBJS) $(ENGINE_OBJS)
 $(BUILD)/tests/decide: tests/tools/decide.c $(VECTOR_SRCS) $(DECIDE_OBJS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -224,7 +226,7 @@ FUZZ_TARGETS := config resolv seccomp dns
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Iuser \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRCS) $(wildcard user/*.h)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRCS) $(wildcard user/base/*.h user/core/*.h)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $< $(PURE_SRCS) $(PURE_LIBS) -o $@
@@ -239,11 +241,14 @@ fuzz: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 		grep -E 'stat::number_of_executed_units' $(FUZZ_BUILD)/fuzz-$$t.log; \
 	done
 
-# Static analysis, clean or failing: clang-tidy (.clang-tidy) and cppcheck.
+# Static analysis, clean or failing: the layers of user/ (tests/layers),
+# clang-tidy (.clang-tidy) and cppcheck.
 # Findings inside the generated skeleton are libbpf's, not ours.
 LINT_SRCS := $(USER_SRCS) tests/tools/probe.c tests/tools/events.c tests/tools/dnsd.c \
 	tests/tools/decide.c $(VECTOR_SRCS)
 lint: $(BUILD)/claude_bpf.skel.h
+	$(call msg,LAYERS,user/)
+	$(Q)tests/layers
 	$(call msg,TIDY,$(LINT_SRCS))
 	$(Q)clang-tidy --quiet $(LINT_SRCS) -- -std=c11 -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
 		2>/dev/null | grep -E '(warning|error):' | grep -vE '(^|/)$(BUILD)/' > $(BUILD)/lint.log; \

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "config.h"
-#include "errors.h"
+#include "base/errors.h"
+#include "core/config.h"
 #include "vectors.h"
 
 #define TCP    CBPF_PROTO_TCP

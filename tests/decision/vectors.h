@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "rules.h"
+#include "core/rules.h"
 
 /* One rule set, one destination, one expected verdict. The rule set is
  * allowlist text, parsed and compiled as `load` does (no hostnames: they

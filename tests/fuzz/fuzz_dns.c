@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ldns/ldns.h>
-#include "dnsmsg.h"
+#include "core/dnsmsg.h"
 
 static uint8_t out[65536], again[65536];
 

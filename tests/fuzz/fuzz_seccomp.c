@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "seccomp_filter.h"
+#include "core/seccomp_filter.h"
 
 static void check(const char *out)
 {

@@ -21,13 +21,13 @@
 #include <unistd.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf.h>
-#include "cgroup.h"
-#include "daemon.h"
-#include "log.h"
-#include "policy.h"
-#include "source.h"
-#include "store.h"
 #include "../decision/vectors.h"
+#include "base/log.h"
+#include "core/cgroup.h"
+#include "core/source.h"
+#include "engine/daemon.h"
+#include "engine/policy.h"
+#include "engine/store.h"
 
 enum { EXIT_MISMATCH = 1, EXIT_ERROR = 2, EXIT_SKIP = 77 };
 
@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: needs root (bpf(), cgroups)\n", prog);
 		return EXIT_SKIP;
 	}
-	cbpf_log_setup_libbpf();
+	cbpf_store_setup_log();
 	if (cbpf_cgroup2_mount(mount, sizeof(mount)) || own_cgroup(mount, home, sizeof(home))) {
 		fprintf(stderr, "%s: cannot find the cgroup2 mount or this process's cgroup\n", prog);
 		return EXIT_ERROR;

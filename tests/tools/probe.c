@@ -23,8 +23,8 @@
 #include <linux/bpf.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "families.h"
-#include "leak.h"
+#include "core/families.h"
+#include "core/leak.h"
 
 enum {
 	EXIT_OK      = 0,
@@ -1034,7 +1034,7 @@ static int cmd_stream(const char *kind, const char *addr, const char *port,
 	return EXIT_OK;
 }
 
-/* The leak matrix of `claude-bpf selftest` (user/leak.c), tried from
+/* The leak matrix of `claude-bpf selftest` (user/core/leak.c), tried from
  * where the probe runs (a container): no deny counters there, so EPERM
  * counts as blocked and the test's listeners are the witness. Prints the
  * JSON object selftest --json prints; exit 1 on a leak. */

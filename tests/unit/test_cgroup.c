@@ -1,4 +1,4 @@
-/* Unit tests for user/cgroup.c: mountinfo parsing, policy names, enforcement
+/* Unit tests for user/core/cgroup.c: mountinfo parsing, policy names, enforcement
  * paths and podman --cgroup-parent values; file-system calls that need no root. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "cgroup.h"
+#include "core/cgroup.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define U "/sys/fs/cgroup"          /* unified */

@@ -1,4 +1,4 @@
-/* Unit tests of the allowlist parser (user/config.c) and the error list:
+/* Unit tests of the allowlist parser (user/core/config.c) and the error list:
  * every error message pinned, every parsed field checked. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "config.h"
-#include "dnsmsg.h"
+#include "core/config.h"
+#include "core/dnsmsg.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define ALLOW CBPF_ACTION_ALLOW

@@ -1,5 +1,5 @@
 /* Unit tests of the user-space statement of the decision
- * (cbpf_rules_decide, user/rules.c), driven by the vectors that
+ * (cbpf_rules_decide, user/core/rules.c), driven by the vectors that
  * tests/tools/decide.c runs through the BPF programs themselves. */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "rules.h"
 #include "../decision/vectors.h"
+#include "core/rules.h"
 
 #define SECOND 1000000000ull
 /* Any boot time will do: the vectors' expiries are relative to it. */

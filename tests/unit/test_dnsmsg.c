@@ -1,4 +1,4 @@
-/* Unit tests for user/dnsmsg.c: allowed-name patterns, and queries,
+/* Unit tests for user/core/dnsmsg.c: allowed-name patterns, and queries,
  * refusals and answers built here with ldns. */
 #include <errno.h>
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <ldns/ldns.h>
 
-#include "dnsmsg.h"
+#include "core/dnsmsg.h"
 
 struct msg {
 	uint8_t b[4096];

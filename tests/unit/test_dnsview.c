@@ -1,4 +1,4 @@
-/* Unit tests of the DNS forwarder's view of its policy (user/dnsview.c):
+/* Unit tests of the DNS forwarder's view of its policy (user/core/dnsview.c):
  * which names are answered, the entries an answer teaches, the bound, host
  * indices and their reuse, and a reload carrying learned addresses over. */
 #include <arpa/inet.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "dnsview.h"
+#include "core/dnsview.h"
 
 #define NS 1000000000ull
 #define GRACE 60

@@ -1,5 +1,5 @@
-/* Unit tests of what `run` holds in the working tree (user/guard.c) and of
- * the agent's home (user/agent_home.c), on real folders in a temporary
+/* Unit tests of what `run` holds in the working tree (user/core/guard.c) and of
+ * the agent's home (user/core/agent_home.c), on real folders in a temporary
  * directory. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "agent_home.h"
-#include "guard.h"
+#include "core/agent_home.h"
+#include "core/guard.h"
 
 static char tmp[256];
 

@@ -1,4 +1,4 @@
-/* Unit tests of the leak matrix (user/leak.c): targets and arguments, the
+/* Unit tests of the leak matrix (user/core/leak.c): targets and arguments, the
  * verdict table, the plan, the rule replica that picks the other-port row,
  * and the table and JSON output. */
 #include <arpa/inet.h>
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "families.h"
-#include "leak.h"
+#include "core/families.h"
+#include "core/leak.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -1,4 +1,4 @@
-/* Unit tests of the podman command line of `claude-bpf run` (user/podman.c):
+/* Unit tests of the podman command line of `claude-bpf run` (user/core/podman.c):
  * the exact argv for representative cases, properties for every option
  * combination, option validation, and the shell quoting of --dry-run. */
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "podman.h"
+#include "core/podman.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define HOME "/home/u"

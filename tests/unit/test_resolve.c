@@ -1,4 +1,4 @@
-/* Unit tests for the pure part of user/resolve.c: reading name servers out
+/* Unit tests for the pure part of user/core/resolve.c: reading name servers out
  * of resolv.conf text. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "resolve.h"
+#include "core/resolve.h"
 
 #define V4(a, b, c, d) { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d }
 

@@ -1,4 +1,4 @@
-/* Unit tests of rule compilation (user/rules.c): key layout, expansion of
+/* Unit tests of rule compilation (user/core/rules.c): key layout, expansion of
  * ports and protocols, merging, order, hostnames and the built-in policies. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "rules.h"
+#include "core/rules.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define MAXE 32

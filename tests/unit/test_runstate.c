@@ -1,4 +1,4 @@
-/* Unit tests of the runtime folder's layout and codecs (user/runstate.c):
+/* Unit tests of the runtime folder's layout and codecs (user/base/runstate.c):
  * the path of each file, the state file's text and the refresher's hosts
  * records, byte for byte as status and the integration tests read them. */
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "runstate.h"
+#include "base/runstate.h"
 
 static void test_paths(void **state)
 {

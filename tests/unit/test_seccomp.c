@@ -1,4 +1,4 @@
-/* Unit tests of the system-call filter (user/seccomp_filter.c): the
+/* Unit tests of the system-call filter (user/core/seccomp_filter.c): the
  * profile `run` gives podman, built from podman's own, and the filter
  * `exec` loads, tried in a child process. */
 #include <errno.h>
@@ -18,8 +18,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "families.h"
-#include "seccomp_filter.h"
+#include "core/families.h"
+#include "core/seccomp_filter.h"
 
 /* A profile shaped as podman's: a refusing default, a big allow list that
  * names socketcall, conditional socket entries, and other entries. */

@@ -1,5 +1,5 @@
 /* Unit tests of a policy's file as the loader and `check` open it
- * (user/source.c): which names are resolved, and what compiles. No DNS is
+ * (user/core/source.c): which names are resolved, and what compiles. No DNS is
  * asked: the names to resolve are given their answers here. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "source.h"
+#include "core/source.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

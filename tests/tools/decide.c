@@ -26,6 +26,7 @@
 #include "core/cgroup.h"
 #include "core/source.h"
 #include "engine/daemon.h"
+#include "engine/load.h"
 #include "engine/policy.h"
 #include "engine/store.h"
 
@@ -215,6 +216,7 @@ static int vector(struct cbpf_store *s, const struct cbpf_vector *v, const char 
 	char msg[256], dest[96], below[PATH_MAX];
 	struct cbpf_ruleset rs;
 	uint8_t addr[16], pkt[128], prefix;
+	struct cbpf_step step;
 	const char *what;
 	__u32 retval[RUNS] = {};
 	__u64 gen;
@@ -231,9 +233,9 @@ static int vector(struct cbpf_store *s, const struct cbpf_vector *v, const char 
 		goto out;
 	}
 	gen = __atomic_load_n(&s->settings->gen, __ATOMIC_SEQ_CST);
-	if ((err = cbpf_policy_apply(s, POLICY, mount, path, &rs, &what))) {
-		fprintf(stderr, "%s: vector '%s': cannot %s '%s': %s\n", prog, v->name, what, path,
-			cbpf_policy_strerror(err, what));
+	if ((err = cbpf_policy_apply(s, POLICY, mount, path, &rs, &step))) {
+		fprintf(stderr, "%s: vector '%s': cannot %s '%s': %s\n", prog, v->name, step.what,
+			path, cbpf_policy_strerror(err, &step));
 		goto out;
 	}
 	/* A decision kept under the last rule set must not serve this one. */
@@ -272,7 +274,7 @@ int main(int argc, char **argv)
 	char mount[PATH_MAX], home[PATH_MAX], path[PATH_MAX];
 	struct cbpf_store s;
 	struct cbpf_policy p;
-	const char *what = "open the pinned object";
+	struct cbpf_step step = { CBPF_STEP_OTHER, "open the pinned object" };
 	size_t failed = 0, done = 0;
 	uint64_t cg;
 	int err, nprocs, rc = EXIT_ERROR;
@@ -304,11 +306,11 @@ int main(int argc, char **argv)
 	}
 	/* What a killed run left goes first (the store closes with the last
 	 * policy: it is opened again). */
-	if ((err = cbpf_store_open(&s, true, &what)) ||
+	if ((err = cbpf_store_open(&s, true, &step.what)) ||
 	    (cbpf_store_find_policy(&s, POLICY, &cg, &p) == 0 &&
-	     (err = cbpf_policy_remove(&s, POLICY, mount, true, &nprocs, &what))) ||
-	    (s.policies_fd < 0 && (err = cbpf_store_open(&s, true, &what)))) {
-		fprintf(stderr, "%s: cannot %s: %s\n", prog, what, strerror(-err));
+	     (err = cbpf_unload(&s, POLICY, mount, true, &nprocs, &step))) ||
+	    (s.policies_fd < 0 && (err = cbpf_store_open(&s, true, &step.what)))) {
+		fprintf(stderr, "%s: cannot %s: %s\n", prog, step.what, strerror(-err));
 		goto close;
 	}
 
@@ -333,8 +335,8 @@ int main(int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	if (cbpf_store_find_policy(&s, POLICY, &cg, &p) == 0 &&
-	    (err = cbpf_policy_remove(&s, POLICY, mount, true, &nprocs, &what))) {
-		fprintf(stderr, "%s: cannot %s of policy '%s': %s\n", prog, what, POLICY,
+	    (err = cbpf_unload(&s, POLICY, mount, true, &nprocs, &step))) {
+		fprintf(stderr, "%s: cannot %s of policy '%s': %s\n", prog, step.what, POLICY,
 			strerror(-err));
 		rc = EXIT_ERROR;
 	}

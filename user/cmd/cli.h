@@ -1,13 +1,13 @@
 /* What every command shares above the engine: its usage errors, the root
- * check, and the report of a global lock it cannot take. */
+ * check, the report of a global lock it cannot take, and a rule set as
+ * status and check print it. */
 #ifndef CBPF_CLI_H
 #define CBPF_CLI_H
 
-#define EXIT_USAGE 2
+#include <stdbool.h>
+#include "core/rules.h"
 
-#define CBPF_MSG_NO_CGROUP2 "no cgroup v2 hierarchy is mounted (claude-bpf " \
-	"attaches to cgroup v2: boot with systemd.unified_cgroup_hierarchy=1, " \
-	"or mount cgroup2)"
+#define EXIT_USAGE 2
 
 /* "claude-bpf: MSG\ntry 'claude-bpf CMD --help'" and EXIT_USAGE. */
 int cbpf_usage_error(const char *cmd, const char *fmt, ...)
@@ -19,5 +19,8 @@ int cbpf_need_root(const char *cmd);
 /* Takes the global lock (daemon.h) for the rest of the command; 1 after
  * saying why it could not. */
 int cbpf_lock_or_report(void);
+
+/* The rules of `rs`, one line each, or JSON objects (without brackets). */
+void cbpf_print_rules(const struct cbpf_ruleset *rs, bool json);
 
 #endif

@@ -657,3 +657,15 @@ void cbpf_cgroup_v1_remove(const char *rel)
 	}
 	free(mi);
 }
+
+int cbpf_podman_parent_of(const char *mount, const char *path, char *out, size_t len)
+{
+	const char *user = strstr(path, "/user@");
+	size_t plen = strlen(path);
+	bool systemd = plen > 6 && strcmp(path + plen - 6, ".slice") == 0;
+	uid_t uid = user ? (uid_t)strtoul(user + 6, NULL, 10) : 0;
+
+	return cbpf_podman_cgroup_parent(mount, path,
+					 systemd ? CBPF_CGM_SYSTEMD : CBPF_CGM_CGROUPFS,
+					 systemd && user, uid, out, len);
+}

@@ -50,6 +50,13 @@ int cbpf_podman_cgroup_parent(const char *mount, const char *path,
 			      enum cbpf_cgroup_manager mgr, bool rootless,
 			      uid_t uid, char *out, size_t len);
 
+/* The same for a path load made: the manager follows from its form (a
+ * ".slice" is systemd's, rootless below user@UID.service). */
+int cbpf_podman_parent_of(const char *mount, const char *path, char *out, size_t len);
+
+#define CBPF_MSG_NO_CGROUP2 "no cgroup v2 hierarchy is mounted (claude-bpf " \
+	"attaches to cgroup v2: boot with systemd.unified_cgroup_hierarchy=1, " \
+	"or mount cgroup2)"
 /* File system: reads /proc/self/mountinfo. */
 int cbpf_cgroup2_mount(char *out, size_t len);
 

@@ -138,7 +138,7 @@ static int update(struct watch *w, struct cbpf_store *s)
 {
 	struct cbpf_host_state *h = malloc(sizeof(*h));
 	struct cbpf_ruleset rs = {};
-	const char *what = "read the host's addresses";
+	struct cbpf_step step = { CBPF_STEP_OTHER, "read the host's addresses" };
 	int err;
 
 	if (!h)
@@ -151,20 +151,20 @@ static int update(struct watch *w, struct cbpf_store *s)
 		return err;   /* a load or unload: it may well stop us */
 	}
 	if (!err) {
-		what = "build the rules";
+		step.what = "build the rules";
 		err = cbpf_internet_ruleset(h, &rs);
 		if (!err)
 			err = cbpf_grants_keep(w->name, cbpf_boottime_ns(), &rs);
 		if (!err)
-			err = cbpf_policy_apply(s, w->name, w->mount, w->cgroup, &rs, &what);
+			err = cbpf_policy_apply(s, w->name, w->mount, w->cgroup, &rs, &step);
 		cbpf_unlock_global();
 	}
 	if (err) {
 		/* The rules applied before stay: they deny what they denied. */
 		if (!w->failing)
 			cbpf_error("policy '%s': the host's addresses changed, but cannot %s: "
-				   "%s; the rules of before stay, trying again", w->name, what,
-				   cbpf_policy_strerror(err, what));
+				   "%s; the rules of before stay, trying again", w->name, step.what,
+				   cbpf_policy_strerror(err, &step));
 		w->failing = true;
 	} else {
 		cbpf_info("policy '%s': the host's addresses or resolvers changed: %zu own "

@@ -14,7 +14,6 @@
 #include <bpf/libbpf.h>
 #include "core/cgroup.h"
 #include "core/source.h"
-#include "engine/daemon.h"
 #include "engine/policy.h"
 
 /* Map writes in batches of up to BATCH entries, one bpf() call each, where
@@ -379,7 +378,7 @@ static int write_rules(int fd, uint32_t id, const struct cbpf_ruleset *rs, bool 
  * ones to "exact_rules" and the others to "rules". *prefixes says whether
  * there were any of the others. */
 static int write_rule_set(struct cbpf_store *s, uint32_t id,
-			  const struct cbpf_ruleset *rs, bool *prefixes, const char **what)
+			  const struct cbpf_ruleset *rs, bool *prefixes, struct cbpf_step *step)
 {
 	size_t nh = rs->nhosts;
 	struct cbpf_host_key *hkeys = calloc(nh ? nh : 1, sizeof(*hkeys));
@@ -392,15 +391,17 @@ static int write_rule_set(struct cbpf_store *s, uint32_t id,
 		hkeys[i] = (struct cbpf_host_key){ .policy = id, .host = (uint32_t)i + 1 };
 		snprintf(hosts[i].name, sizeof(hosts[i].name), "%s", rs->hosts[i]);
 	}
-	*what = CBPF_WHAT_WRITE_HOSTS;
+	*step = (struct cbpf_step){ CBPF_STEP_WRITE_HOSTS, "write the hostnames" };
 	err = update_many(s->hostnames_fd, (const unsigned char *)hkeys, sizeof(*hkeys),
 			  (const unsigned char *)hosts, sizeof(*hosts), nh);
 	if (err)
 		goto out;
-	*what = CBPF_WHAT_WRITE_EXACT;
+	*step = (struct cbpf_step){ CBPF_STEP_WRITE_EXACT,
+				    "write the rules for whole addresses" };
 	if ((err = write_rules(s->exact_fd, id, rs, true)) < 0)
 		goto out;
-	*what = CBPF_WHAT_WRITE_PREFIXES;
+	*step = (struct cbpf_step){ CBPF_STEP_WRITE_PREFIXES,
+				    "write the rules for address prefixes" };
 	err = write_rules(s->rules_fd, id, rs, false);
 	*prefixes = err > 0;
 	err = err < 0 ? err : 0;
@@ -410,28 +411,37 @@ out:
 	return err;
 }
 
+/* A step that callers only name in their message. */
+static void at(struct cbpf_step *step, const char *what)
+{
+	*step = (struct cbpf_step){ CBPF_STEP_OTHER, what };
+}
+
 #define CBPF_FULL_END "for all policies together, and a reload needs room for its old and " \
 	"its new rules at once); nothing was changed"
 
-const char *cbpf_policy_strerror(int err, const char *what)
+const char *cbpf_policy_strerror(int err, const struct cbpf_step *step)
 {
-	if ((err != -ENOSPC && err != -E2BIG) || !what)
+	if (err != -ENOSPC && err != -E2BIG)
 		return strerror(-err);
-	if (!strcmp(what, CBPF_WHAT_WRITE_EXACT))
+	switch (step->id) {
+	case CBPF_STEP_WRITE_EXACT:
 		return "the exact_rules map is full (it holds " CBPF_STR(CBPF_MAX_RULES)
 		       " rules for whole addresses " CBPF_FULL_END;
-	if (!strcmp(what, CBPF_WHAT_WRITE_PREFIXES))
+	case CBPF_STEP_WRITE_PREFIXES:
 		return "the rules map is full (it holds " CBPF_STR(CBPF_MAX_RULES)
 		       " rules for address prefixes " CBPF_FULL_END;
-	if (!strcmp(what, CBPF_WHAT_WRITE_HOSTS))
+	case CBPF_STEP_WRITE_HOSTS:
 		return "the hostnames map is full (it holds " CBPF_STR(CBPF_MAX_HOSTS)
 		       " names " CBPF_FULL_END;
-	return strerror(-err);
+	default:
+		return strerror(-err);
+	}
 }
 
 int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		      const char *path, const struct cbpf_ruleset *rs,
-		      const char **what)
+		      struct cbpf_step *step)
 {
 	struct cbpf_policy old = {}, p = { .flags = rs->flags, .dns = rs->dns };
 	bool replacing, created, prefixes;
@@ -440,14 +450,14 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 	int cgfd = -1, err;
 	size_t mlen = strlen(mount);
 
-	*what = "use the enforcement cgroup";
+	at(step, "use the enforcement cgroup");
 	if (strncmp(path, mount, mlen) || path[mlen] != '/' ||
 	    strlen(path + mlen) >= sizeof(p.cgroup))
 		return -EINVAL;
 	snprintf(p.name, sizeof(p.name), "%s", name);
 	snprintf(p.cgroup, sizeof(p.cgroup), "%s", path + mlen);
 
-	*what = "create the enforcement cgroup";
+	at(step, "create the enforcement cgroup");
 	created = stat(path, &st) != 0;
 	if ((err = cbpf_cgroup_create(path)))
 		return err;
@@ -457,7 +467,7 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		goto fail;
 	}
 	/* One name, one cgroup: moving a policy takes an unload first. */
-	*what = "match the policy to its cgroup";
+	at(step, "match the policy to its cgroup");
 	replacing = bpf_map_lookup_elem(s->policies_fd, &st.st_ino, &old) == 0;
 	if ((replacing && strncmp(old.name, name, sizeof(old.name))) ||
 	    (!replacing && cbpf_store_find_policy(s, name, &other_cg, &old) == 0)) {
@@ -465,19 +475,20 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		goto fail;
 	}
 
-	*what = "clear what an interrupted load or unload left";
+	at(step, "clear what an interrupted load or unload left");
 	if ((err = finish_interrupted(s)))
 		goto fail;
 	p.id = new_id(s);
 	p.loaded_ns = cbpf_boottime_ns();
 	mark_dirty(s, p.id, replacing ? old.id : 0);
-	if ((err = write_rule_set(s, p.id, rs, &prefixes, what)))
+	if ((err = write_rule_set(s, p.id, rs, &prefixes, step)))
 		goto fail_rules;
 	if (prefixes)
 		p.flags |= CBPF_POLICY_PREFIXES;
-	if ((err = cbpf_store_attach(s, name, cgfd, what)))
+	at(step, NULL);   /* the store names the step */
+	if ((err = cbpf_store_attach(s, name, cgfd, &step->what)))
 		goto fail_rules;
-	*what = "switch the policy";
+	at(step, "switch the policy");
 	if (bpf_map_update_elem(s->policies_fd, &st.st_ino, &p, BPF_ANY)) {
 		err = -errno;
 		goto fail_rules;
@@ -485,7 +496,7 @@ int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 	cbpf_store_changed(s);
 	close(cgfd);
 	/* The old rule set is unreachable now. */
-	*what = "delete the old rules";
+	at(step, "delete the old rules");
 	if (replacing && (err = delete_rule_set(s, old.id)))
 		return err;
 	mark_dirty(s, 0, 0);
@@ -556,53 +567,52 @@ static void remove_shared_parent(char *path)
 	*slash = '/';
 }
 
-int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount,
-		       bool force, int *nprocs, const char **what)
+int cbpf_policy_find(struct cbpf_store *s, const char *name, const char *mount,
+		     struct cbpf_policy_ref *ref)
 {
-	struct cbpf_policy p;
-	uint64_t cg;
+	int err = cbpf_store_find_policy(s, name, &ref->cgroup_id, &ref->p);
+
+	if (err)
+		return err;
+	snprintf(ref->path, sizeof(ref->path), "%s%s", mount, ref->p.cgroup);
+	ref->nprocs = cbpf_cgroup_count_procs(ref->path);
+	return 0;
+}
+
+int cbpf_policy_remove(struct cbpf_store *s, const struct cbpf_policy_ref *ref,
+		       struct cbpf_step *step)
+{
+	uint64_t cg = ref->cgroup_id;
 	char path[PATH_MAX];
 	int err;
 
-	*what = "find the policy";
-	if ((err = cbpf_store_find_policy(s, name, &cg, &p)))
-		return err;
-	snprintf(path, sizeof(path), "%s%s", mount, p.cgroup);
-	*nprocs = cbpf_cgroup_count_procs(path);
-	if (*nprocs > 0 && !force) {
-		*what = "unload a policy that processes still use";
-		return -EBUSY;
-	}
-	/* Its refresher would write rules again: it goes first. */
-	*what = "stop the refresher";
-	if ((err = cbpf_daemon_stop(name)))
-		return err;
-	*what = "stop the processes in the cgroup";
-	if (*nprocs > 0 && (err = kill_all(path)))
+	snprintf(path, sizeof(path), "%s", ref->path);
+	at(step, "stop the processes in the cgroup");
+	if (ref->nprocs > 0 && (err = kill_all(path)))
 		return err;
 	/* Forget the policy first: until the links go, anything left is
 	 * denied (no policy), never allowed. */
-	*what = "clear what an interrupted load or unload left";
+	at(step, "clear what an interrupted load or unload left");
 	if ((err = finish_interrupted(s)))
 		return err;
-	mark_dirty(s, p.id, 0);
-	*what = "remove the policy";
+	mark_dirty(s, ref->p.id, 0);
+	at(step, "remove the policy");
 	if (bpf_map_delete_elem(s->policies_fd, &cg) && errno != ENOENT)
 		return -errno;
 	cbpf_store_changed(s);
-	*what = "detach the programs";
-	if ((err = cbpf_store_detach(name)))
+	at(step, "detach the programs");
+	if ((err = cbpf_store_detach(ref->p.name)))
 		return err;
-	*what = "delete the rules";
-	if ((err = delete_rule_set(s, p.id)) || (err = delete_counters(s, cg)))
+	at(step, "delete the rules");
+	if ((err = delete_rule_set(s, ref->p.id)) || (err = delete_counters(s, cg)))
 		return err;
 	mark_dirty(s, 0, 0);
-	*what = "remove the enforcement cgroup";
+	at(step, "remove the enforcement cgroup");
 	if ((err = cbpf_cgroup_remove_tree(path)) && err != -ENOENT)
 		return err;
 	remove_shared_parent(path);
-	cbpf_cgroup_v1_remove(p.cgroup);
-	*what = "remove the pinned object";
+	cbpf_cgroup_v1_remove(ref->p.cgroup);
+	at(step, "remove the pinned object");
 	return cbpf_store_remove_if_unused(s);
 }
 

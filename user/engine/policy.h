@@ -3,36 +3,61 @@
 #ifndef CBPF_POLICY_H
 #define CBPF_POLICY_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "core/rules.h"
 #include "engine/store.h"
+
+/* Where a policy call failed: `what` for the message ("cannot %s"), `id`
+ * for a caller that acts on which step it was. */
+enum cbpf_step_id {
+	CBPF_STEP_OTHER,           /* only `what` says */
+	CBPF_STEP_FIND,            /* finding the policy by name */
+	CBPF_STEP_BUSY,            /* processes still in its cgroup */
+	CBPF_STEP_WRITE_HOSTS,     /* writing a map: a full one is this one */
+	CBPF_STEP_WRITE_EXACT,
+	CBPF_STEP_WRITE_PREFIXES,
+};
+struct cbpf_step {
+	enum cbpf_step_id id;
+	const char *what;
+};
 
 /* Creates the enforcement cgroup `path` (under cgroup2 `mount`) if needed,
  * attaches the programs and makes `rs` the rules of policy `name`. A policy
  * already there is replaced in one map update: every lookup sees the old
  * rule set or the new one, never a mix and never nothing. On failure
  * nothing that was loaded before has changed. Returns 0 or -errno with
- * *what naming the step. */
+ * *step naming the step. */
 #define CBPF_STR_(x) #x
 #define CBPF_STR(x) CBPF_STR_(x)
-#define CBPF_WHAT_WRITE_EXACT "write the rules for whole addresses"
-#define CBPF_WHAT_WRITE_PREFIXES "write the rules for address prefixes"
-#define CBPF_WHAT_WRITE_HOSTS "write the hostnames"
 
 int cbpf_policy_apply(struct cbpf_store *s, const char *name, const char *mount,
 		      const char *path, const struct cbpf_ruleset *rs,
-		      const char **what);
+		      struct cbpf_step *step);
 
 /* The reason for an error of cbpf_policy_apply, for its message: a full map
  * is said so (with its size), anything else as strerror(). */
-const char *cbpf_policy_strerror(int err, const char *what);
+const char *cbpf_policy_strerror(int err, const struct cbpf_step *step);
 
-/* Detaches and forgets policy `name` and removes its cgroup. Refuses with
- * -EBUSY (*nprocs set) while processes run inside unless `force`, which
- * kills them first: nothing is ever left running unenforced. */
-int cbpf_policy_remove(struct cbpf_store *s, const char *name, const char *mount,
-		       bool force, int *nprocs, const char **what);
+/* Policy `name` as unload finds it: its record, cgroup id and path, and
+ * how many processes its cgroup holds. -ENOENT when there is none. */
+struct cbpf_policy_ref {
+	struct cbpf_policy p;
+	uint64_t cgroup_id;
+	char path[PATH_MAX];
+	int nprocs;
+};
+int cbpf_policy_find(struct cbpf_store *s, const char *name, const char *mount,
+		     struct cbpf_policy_ref *ref);
+
+/* Detaches and forgets the policy and removes its cgroup, killing the
+ * processes inside first (the caller refuses a busy policy before, when it
+ * should: nothing is ever left running unenforced). The pinned object goes
+ * with the last policy. Returns 0 or -errno with *step naming the step. */
+int cbpf_policy_remove(struct cbpf_store *s, const struct cbpf_policy_ref *ref,
+		       struct cbpf_step *step);
 
 /* The rules of rule set `id` as they are in the map (hosts filled in). */
 int cbpf_policy_read_rules(struct cbpf_store *s, uint32_t id,

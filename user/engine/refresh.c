@@ -143,14 +143,14 @@ static int sync_rules(struct cbpf_store *s, const struct cbpf_refresher *r, bool
 struct apply_ctx {
 	struct cbpf_store *s;
 	const struct cbpf_refresher *r;
-	const char *what;
+	struct cbpf_step step;
 };
 
 static int apply_rules(void *ctx, const struct cbpf_ruleset *rs)
 {
 	struct apply_ctx *a = ctx;
 
-	return cbpf_policy_apply(a->s, a->r->name, a->r->mount, a->r->cgroup, rs, &a->what);
+	return cbpf_policy_apply(a->s, a->r->name, a->r->mount, a->r->cgroup, rs, &a->step);
 }
 
 /* SIGHUP: the file again, whole or not at all. */
@@ -159,7 +159,7 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 	struct cbpf_errors errs = {};
 	struct cbpf_ruleset rs = {};
 	struct cbpf_source src;
-	struct apply_ctx a = { .s = s, .r = r, .what = "compile the rules" };
+	struct apply_ctx a = { .s = s, .r = r, .step = { CBPF_STEP_OTHER, "compile the rules" } };
 	int err = cbpf_lock_global(100);
 
 	/* Busy for 2 s: a load or unload is at work, likely replacing us. */
@@ -193,8 +193,8 @@ static void reload(struct cbpf_store *s, struct cbpf_refresher *r)
 		err = r->fwd ? cbpf_dnsfwd_reload(r->fwd, &pol, &rs, apply_rules, &a)
 			     : apply_rules(&a, &rs);
 		if (err)
-			cbpf_errors_add(&errs, "cannot %s: %s", a.what,
-					cbpf_policy_strerror(err, a.what));
+			cbpf_errors_add(&errs, "cannot %s: %s", a.step.what,
+					cbpf_policy_strerror(err, &a.step));
 	}
 	for (size_t i = 0; i < errs.n; i++)
 		cbpf_error("%s", errs.msg[i]);

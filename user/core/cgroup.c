@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/magic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -668,4 +669,39 @@ int cbpf_podman_parent_of(const char *mount, const char *path, char *out, size_t
 	return cbpf_podman_cgroup_parent(mount, path,
 					 systemd ? CBPF_CGM_SYSTEMD : CBPF_CGM_CGROUPFS,
 					 systemd && user, uid, out, len);
+}
+
+int cbpf_cgroup_kill_all(const char *path)
+{
+	char file[PATH_MAX + 16];
+	int fd;
+
+	snprintf(file, sizeof(file), "%s/cgroup.kill", path);
+	fd = open(file, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t w = write(fd, "1", 1);
+
+		close(fd);
+		if (w != 1)
+			return -errno;
+	} else {
+		/* Before 5.14: freeze nothing, just kill what is listed until
+		 * nothing is (new children of dying processes are caught too). */
+		for (int round = 0; round < 50 && cbpf_cgroup_count_procs(path) > 0; round++) {
+			FILE *f;
+			int pid;
+
+			snprintf(file, sizeof(file), "%s/cgroup.procs", path);
+			f = fopen(file, "re");
+			if (!f)
+				break;
+			while (fscanf(f, "%d", &pid) == 1)
+				kill(pid, SIGKILL);
+			fclose(f);
+			usleep(20000);
+		}
+	}
+	for (int i = 0; i < 250 && cbpf_cgroup_count_procs(path) > 0; i++)
+		usleep(20000);
+	return cbpf_cgroup_count_procs(path) > 0 ? -EBUSY : 0;
 }

@@ -78,6 +78,11 @@ int cbpf_cgroup_enable_controllers(const char *path);
  * (from cgroup.procs). Returns the count or -errno. */
 int cbpf_cgroup_count_procs(const char *path);
 
+/* File system: kills every process of the cgroup tree `path` (cgroup.kill,
+ * or before 5.14 each one listed, until none is) and waits up to 5 s for
+ * them to go. 0, -EBUSY when some remain, or -errno. */
+int cbpf_cgroup_kill_all(const char *path);
+
 /* File system: removes `path` and the empty cgroups below it, deepest
  * first. Returns 0 or -errno (-EBUSY when a process remains). */
 int cbpf_cgroup_remove_tree(const char *path);

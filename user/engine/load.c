@@ -276,7 +276,12 @@ int cbpf_unload(struct cbpf_store *s, const char *name, const char *mount, bool 
 	}
 	/* Its refresher would write rules again: it goes first. */
 	*step = (struct cbpf_step){ CBPF_STEP_OTHER, "stop the refresher" };
-	if ((err = cbpf_daemon_stop(name)) || (err = cbpf_policy_remove(s, &ref, step)))
+	if ((err = cbpf_daemon_stop(name)))
+		return err;
+	step->what = "stop the processes in the cgroup";
+	if (ref.nprocs > 0 && (err = cbpf_cgroup_kill_all(ref.path)))
+		return err;
+	if ((err = cbpf_policy_remove(s, &ref, step)))
 		return err;
 	*step = (struct cbpf_step){ CBPF_STEP_OTHER, "remove the files in " CBPF_RUNSTATE_DIR };
 	if ((err = cbpf_runstate_remove(name)))

@@ -3,12 +3,10 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -515,42 +513,6 @@ fail:
 	return err;
 }
 
-/* Kills every process of the cgroup tree and waits for them to go. */
-static int kill_all(const char *path)
-{
-	char file[PATH_MAX + 16];
-	int fd;
-
-	snprintf(file, sizeof(file), "%s/cgroup.kill", path);
-	fd = open(file, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t w = write(fd, "1", 1);
-
-		close(fd);
-		if (w != 1)
-			return -errno;
-	} else {
-		/* Before 5.14: freeze nothing, just kill what is listed until
-		 * nothing is (new children of dying processes are caught too). */
-		for (int round = 0; round < 50 && cbpf_cgroup_count_procs(path) > 0; round++) {
-			FILE *f;
-			int pid;
-
-			snprintf(file, sizeof(file), "%s/cgroup.procs", path);
-			f = fopen(file, "re");
-			if (!f)
-				break;
-			while (fscanf(f, "%d", &pid) == 1)
-				kill(pid, SIGKILL);
-			fclose(f);
-			usleep(20000);
-		}
-	}
-	for (int i = 0; i < 250 && cbpf_cgroup_count_procs(path) > 0; i++)
-		usleep(20000);
-	return cbpf_cgroup_count_procs(path) > 0 ? -EBUSY : 0;
-}
-
 /* The folder load creates above every policy's cgroup goes with the last
  * policy in it (rmdir fails, harmlessly, while others remain). */
 static void remove_shared_parent(char *path)
@@ -587,9 +549,6 @@ int cbpf_policy_remove(struct cbpf_store *s, const struct cbpf_policy_ref *ref,
 	int err;
 
 	snprintf(path, sizeof(path), "%s", ref->path);
-	at(step, "stop the processes in the cgroup");
-	if (ref->nprocs > 0 && (err = kill_all(path)))
-		return err;
 	/* Forget the policy first: until the links go, anything left is
 	 * denied (no policy), never allowed. */
 	at(step, "clear what an interrupted load or unload left");

@@ -52,10 +52,10 @@ struct cbpf_policy_ref {
 int cbpf_policy_find(struct cbpf_store *s, const char *name, const char *mount,
 		     struct cbpf_policy_ref *ref);
 
-/* Detaches and forgets the policy and removes its cgroup, killing the
- * processes inside first (the caller refuses a busy policy before, when it
- * should: nothing is ever left running unenforced). The pinned object goes
- * with the last policy. Returns 0 or -errno with *step naming the step. */
+/* Detaches and forgets the policy and removes its cgroup, which must hold
+ * no process (engine/load.c refuses or kills them first: nothing is ever
+ * left running unenforced). The pinned object goes with the last policy.
+ * Returns 0 or -errno with *step naming the step. */
 int cbpf_policy_remove(struct cbpf_store *s, const struct cbpf_policy_ref *ref,
 		       struct cbpf_step *step);
 

@@ -30,15 +30,17 @@ df_cleanup() {
 df_net() {
 	local r i
 
-	[[ -n $DF_DNSD_PID ]] && return 0    # up already (another file's)
+	[[ -n $DF_DNSD_PID ]] && return 0    # up already (this file's)
 
-	net_do ip -n "$NS_SRV" addr add "$DF_UP_V4/32" dev "$VETH_S" &&
-	net_do ip -n "$NS_SRV" addr add "$DF_UP_V6/128" dev "$VETH_S" nodad || return 1
+	# replace, not add: another file's process may have made them (they
+	# stay with the test network; what runs is stopped with each file).
+	net_do ip -n "$NS_SRV" addr replace "$DF_UP_V4/32" dev "$VETH_S" &&
+	net_do ip -n "$NS_SRV" addr replace "$DF_UP_V6/128" dev "$VETH_S" nodad || return 1
 	for r in 60 61 62; do
-		net_do ip route add "10.231.$r.0/24" via "$SRV_V4" dev "$VETH_H" &&
-		net_do ip -6 route add "fd42:231:$r::/64" via "$SRV_V6" dev "$VETH_H" &&
-		net_do ip -n "$NS_SRV" route add local "10.231.$r.0/24" dev lo &&
-		net_do ip -n "$NS_SRV" -6 route add local "fd42:231:$r::/64" dev lo || return 1
+		net_do ip route replace "10.231.$r.0/24" via "$SRV_V4" dev "$VETH_H" &&
+		net_do ip -6 route replace "fd42:231:$r::/64" via "$SRV_V6" dev "$VETH_H" &&
+		net_do ip -n "$NS_SRV" route replace local "10.231.$r.0/24" dev lo &&
+		net_do ip -n "$NS_SRV" -6 route replace local "fd42:231:$r::/64" dev lo || return 1
 	done
 	start_listener srv tcp 0.0.0.0 8443 &&
 	start_listener srv tcp :: 8444 || return 1

@@ -151,6 +151,70 @@ summary_line() {
 	say "$line"
 }
 
+# ---------------------------------------------------------------- test files
+
+# run_file FILE: sources FILE in a process of its own (a subshell of this
+# one, after the shared set-up): what it defines, sets or loads stays
+# there, and what it started is stopped and every policy unloaded when it
+# ends, so no file leans on another's leftovers. Its verdicts, and the
+# numbers that keep payloads unique, come back through $T/tally.
+run_file() {
+	local tally=$T/tally line i=0
+
+	rm -f "$tally"
+	(
+		FILE_BG=${#BG_PIDS[@]}
+		FILE_LISTENERS=${#LISTENER_PIDS[@]}
+		FILE_HOOKS=${#CLEANUP_HOOKS[@]}
+		FILE_NAME=${1##*/}
+		trap 'file_end $?' EXIT
+		# shellcheck disable=SC1090
+		. "$1"
+	)
+	if [[ ! -s $tally ]]; then
+		start_test "${1##*/} ran to its end"
+		fail "its process ended without a tally"
+		end_test
+		return
+	fi
+	while IFS= read -r line; do
+		if ((i++ == 0)); then
+			read -r N_PASS N_FAIL N_SKIP TEST_NO SEQ <<<"$line"
+			FAILED=()
+		else
+			FAILED+=("$line")
+		fi
+	done <"$tally"
+}
+
+# file_end STATUS: in a test file's process, at its end (or where it
+# stopped): the last verdict, its leftovers, the tally.
+file_end() {
+	local rc=$1 hook
+
+	trap - EXIT
+	if [[ -n $CUR_TEST && $CUR_STATE == running ]] && ((rc != 0)); then
+		fail "the file stopped inside this test (exit status $rc)"
+	fi
+	end_test
+	kill_wait "${BG_PIDS[@]:FILE_BG}"
+	for hook in "${CLEANUP_HOOKS[@]:FILE_HOOKS}"; do
+		"$hook"
+	done
+	if [[ -e /sys/fs/bpf/claude-bpf ]] &&
+		! timeout -k 5 60 "$CBPF" unload --all --force >"$T/unload.out" 2>&1; then
+		start_test "$FILE_NAME: its policies are unloaded when it ends"
+		fail "claude-bpf unload --all --force failed: $(<"$T/unload.out")"
+		end_test
+	fi
+	kill_wait "${LISTENER_PIDS[@]:FILE_LISTENERS}"
+	{
+		echo "$N_PASS $N_FAIL $N_SKIP $TEST_NO $SEQ"
+		((${#FAILED[@]})) && printf '%s\n' "${FAILED[@]}"
+	} >"$T/tally"
+	exit "$rc"
+}
+
 # Ends the run: verdict of the last test, cleanup, the closing line.
 finish() {
 	end_test

@@ -155,19 +155,16 @@ summary_line() {
 
 # run_file FILE: sources FILE in a process of its own (a subshell of this
 # one, after the shared set-up): what it defines, sets or loads stays
-# there, and what it started is stopped and every policy unloaded when it
-# ends, so no file leans on another's leftovers. Its verdicts, and the
-# numbers that keep payloads unique, come back through $T/tally.
+# there, and what it started is stopped and every policy but KEEP_POLICY
+# unloaded when it ends, so no file leans on another's leftovers. Its
+# verdicts, and the numbers that keep payloads unique, come back through
+# $T/tally.
 run_file() {
 	local tally=$T/tally line i=0
 
 	rm -f "$tally"
 	(
-		FILE_BG=${#BG_PIDS[@]}
-		FILE_LISTENERS=${#LISTENER_PIDS[@]}
-		FILE_HOOKS=${#CLEANUP_HOOKS[@]}
-		FILE_NAME=${1##*/}
-		trap 'file_end $?' EXIT
+		file_begin "$1"
 		# shellcheck disable=SC1090
 		. "$1"
 	)
@@ -187,13 +184,61 @@ run_file() {
 	done <"$tally"
 }
 
+# The policy that keeps the pinned BPF object between files: the last
+# unload removes the object, and the next load would load and verify it
+# afresh (0.4 s here, far more in an emulated guest). It is loaded once a
+# file has pinned the object, never unloaded by a file's end, and goes with
+# the suite's cleanup (or with a test's own unload --all: t_90).
+KEEP_POLICY=cbt_keep
+
+# unload_but_keep: every policy but KEEP_POLICY unloaded (by force: a file
+# may leave processes inside), KEEP_POLICY loaded first when the object is
+# pinned and it is not. False with UNLOAD_ERR when one of them fails.
+unload_but_keep() {
+	local names name
+
+	UNLOAD_ERR=""
+	[[ -e /sys/fs/bpf/claude-bpf ]] || return 0
+	if ! names=$(timeout -k 5 30 "$CBPF" status --json 2>"$T/unload.out") ||
+		! names=$(jq -r '.policies[].name' <<<"$names" 2>>"$T/unload.out"); then
+		# No list (an object of another version a test left?): all of it.
+		timeout -k 5 60 "$CBPF" unload --all --force >"$T/unload.out" 2>&1 && return 0
+		UNLOAD_ERR="claude-bpf unload --all --force failed: $(<"$T/unload.out")"
+		return 1
+	fi
+	if [[ $'\n'$names$'\n' != *$'\n'$KEEP_POLICY$'\n'* ]] &&
+		! timeout -k 5 30 "$CBPF" load --name "$KEEP_POLICY" --none >"$T/unload.out" 2>&1 {LOCK_FD}>&-; then
+		UNLOAD_ERR="claude-bpf load --name $KEEP_POLICY --none failed: $(<"$T/unload.out")"
+	fi
+	for name in $names; do
+		[[ $name == "$KEEP_POLICY" ]] && continue
+		timeout -k 5 30 "$CBPF" unload --force "$name" >"$T/unload.out" 2>&1 && continue
+		UNLOAD_ERR+="${UNLOAD_ERR:+; }claude-bpf unload --force $name failed: $(<"$T/unload.out")"
+	done
+	[[ -z $UNLOAD_ERR ]]
+}
+
+# file_begin FILE: in a test file's process, before it: what is the
+# shared set-up's, and the end it will have.
+file_begin() {
+	FILE_BG=${#BG_PIDS[@]}
+	FILE_LISTENERS=${#LISTENER_PIDS[@]}
+	FILE_HOOKS=${#CLEANUP_HOOKS[@]}
+	FILE_NAME=${1##*/}
+	trap 'file_end $?' EXIT
+}
+
 # file_end STATUS: in a test file's process, at its end (or where it
 # stopped): the last verdict, its leftovers, the tally.
 file_end() {
 	local rc=$1 hook
 
 	trap - EXIT
-	if [[ -n $CUR_TEST && $CUR_STATE == running ]] && ((rc != 0)); then
+	if ((rc != 0)); then
+		# Stopped on an error: inside a test, that test fails; between
+		# tests, one of its own.
+		[[ -n $CUR_TEST && $CUR_STATE == running ]] ||
+			start_test "$FILE_NAME ran to its end"
 		fail "the file stopped inside this test (exit status $rc)"
 	fi
 	end_test
@@ -201,10 +246,9 @@ file_end() {
 	for hook in "${CLEANUP_HOOKS[@]:FILE_HOOKS}"; do
 		"$hook"
 	done
-	if [[ -e /sys/fs/bpf/claude-bpf ]] &&
-		! timeout -k 5 60 "$CBPF" unload --all --force >"$T/unload.out" 2>&1; then
+	if ! unload_but_keep; then
 		start_test "$FILE_NAME: its policies are unloaded when it ends"
-		fail "claude-bpf unload --all --force failed: $(<"$T/unload.out")"
+		fail "$UNLOAD_ERR"
 		end_test
 	fi
 	kill_wait "${LISTENER_PIDS[@]:FILE_LISTENERS}"

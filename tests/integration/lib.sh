@@ -237,9 +237,12 @@ file_end() {
 	if ((rc != 0)); then
 		# Stopped on an error: inside a test, that test fails; between
 		# tests, one of its own.
-		[[ -n $CUR_TEST && $CUR_STATE == running ]] ||
+		if [[ -n $CUR_TEST && $CUR_STATE == running ]]; then
+			fail "the file stopped inside this test (exit status $rc)"
+		else
 			start_test "$FILE_NAME ran to its end"
-		fail "the file stopped inside this test (exit status $rc)"
+			fail "the file stopped after its last test (exit status $rc)"
+		fi
 	fi
 	end_test
 	kill_wait "${BG_PIDS[@]:FILE_BG}"

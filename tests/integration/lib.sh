@@ -935,6 +935,32 @@ icmp_echos() {
 	fi
 }
 
+# echos_mark: remembers srv's echo request counters (ECHOS4, ECHOS6).
+echos_mark() {
+	ECHOS4=$(icmp_echos srv 4)
+	ECHOS6=$(icmp_echos srv 6)
+}
+
+# echos_none: srv has received no echo request since echos_mark, and an
+# echo from outside the sandbox to each family is then counted: a counter
+# that never counts fails the test. True when both hold.
+echos_none() {
+	local e4 e6
+
+	e4=$(icmp_echos srv 4)
+	e6=$(icmp_echos srv 6)
+	if [[ $e4 != "$ECHOS4" || $e6 != "$ECHOS6" ]]; then
+		fail "srv received echo requests: IPv4 $ECHOS4 -> $e4, IPv6 $ECHOS6 -> $e6"
+		return 1
+	fi
+	"$PROBE" ping "$SRV_V4" >/dev/null 2>&1
+	"$PROBE" ping "$SRV_V6" >/dev/null 2>&1
+	if [[ $(icmp_echos srv 4) == "$e4" || $(icmp_echos srv 6) == "$e6" ]]; then
+		fail "harness: srv did not count an echo request from outside the sandbox (IPv4 $e4 -> $(icmp_echos srv 4), IPv6 $e6 -> $(icmp_echos srv 6))"
+		return 1
+	fi
+}
+
 # try_echo_denied POLICY raw|ping ADDR: no echo request may reach srv.
 try_echo_denied() {
 	local policy=$1 kind=$2 addr=$3 fam=4 before after

@@ -656,17 +656,12 @@ start_test "run: the container cannot open raw IPv4 or IPv6 sockets, and no echo
 if pm_ready && pm_have_run; then
 	pm_new_home
 	pm_new_dir
-	before4=$(icmp_echos srv 4)
-	before6=$(icmp_echos srv 6)
+	echos_mark
 	pm_shell "$DIR" 'probe raw 10.231.2.10; echo "v4=$?"; probe raw fd42:231:2::10; echo "v6=$?"'
-	after4=$(icmp_echos srv 4)
-	after6=$(icmp_echos srv 6)
 	if ((RC != 0)) || [[ $OUT != v4=1$'\n'v6=1 ]]; then
 		fail "both raw sockets should fail with EPERM (exit 1): $(ran)"
-	elif [[ $before4 != "$after4" || $before6 != "$after6" ]]; then
-		fail "srv received echo requests: IPv4 $before4 -> $after4, IPv6 $before6 -> $after6"
 	else
-		pass
+		echos_none && pass
 	fi
 fi
 

@@ -108,8 +108,7 @@ fi
 
 start_test "battery: every route of the leak matrix from inside the container is blocked, nothing arrives"
 if pm_ready && pm_have_run; then
-	e4=$(icmp_echos srv 4)
-	e6=$(icmp_echos srv 6)
+	echos_mark
 	bt_mark
 	bt_shell 'probe matrix --port "$1" --other 10.231.2.10 8081 --no-loopback --dns-forward "$2" "$3"' \
 		"$BT_PORT" "$BT_V4" "$BT_V6"
@@ -119,8 +118,8 @@ if pm_ready && pm_have_run; then
 		fail "the matrix printed no JSON: $(ran)"
 	elif ((RC != 0)) || ! jq -e '.leaked == 0' >/dev/null <<<"$json"; then
 		fail "routes leaked from the container: $(jq -c '.results[] | select(.result == "leaked")' <<<"$json")"
-	elif [[ $(icmp_echos srv 4) != "$e4" || $(icmp_echos srv 6) != "$e6" ]]; then
-		fail "srv received echo requests from the container"
+	elif ! echos_none; then
+		:
 	else
 		# Untested only where the agent cannot try either (no namespace
 		# it may make, no cgroup path, a loopback that is its own, ping

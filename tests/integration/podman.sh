@@ -337,38 +337,64 @@ pm_shell() {
 	pm_run "$dir" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c "$script" sh "$@"
 }
 
-# pm_shell_seen DIR SCRIPT [ARGS...]: pm_shell, with the container's cgroup
-# as the host sees it ("0::/path") first in OUT. run gives a container a
-# cgroup namespace of its own, where it sees only "0::/": the host reads
-# /proc/PID/cgroup of its process while the container waits (20 s at most)
-# before SCRIPT.
-pm_shell_seen() {
-	local dir=$1 script=$2 id pid line="" i bg
+# What a held container's script runs where the host may look at it:
+# "started", then a wait until the host touches "go" (20 s at most).
+PM_HOLD='touch started; i=0
+	while [ ! -e go ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done'
+
+# pm_hold DIR SCRIPT [ARGS...]: pm_shell DIR SCRIPT in the background, its
+# SCRIPT holding at $PM_HOLD; back once it holds there or its run ended
+# (20 s at most). PM_RUNNING_IDS are the running containers, PM_HELD the
+# latest, PM_HELD_INIT its first process and PM_HELD_CGROUP that process's
+# cgroup as the host sees it ("0::/path": run gives a container a cgroup
+# namespace of its own, where it sees only "0::/"); all empty unless it
+# started. pm_release lets it go on.
+pm_hold() {
+	local dir=$1 script=$2 i
 
 	shift 2
 	rm -f "$dir/started" "$dir/go" "$dir.rc"
 	(
-		pm_shell "$dir" 'touch started; i=0
-			while [ ! -e go ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-			'"$script" "$@"
+		pm_shell "$dir" "$script" "$@"
 		echo "$RC" >"$dir.rc"
 	) &
-	bg=$!
+	PM_HOLD_BG=$!
+	PM_HOLD_DIR=$dir
+	BG_PIDS+=("$PM_HOLD_BG")
 	for ((i = 0; i < 400; i++)); do
 		[[ -e $dir/started ]] && break
-		kill -0 "$bg" 2>/dev/null || break
+		kill -0 "$PM_HOLD_BG" 2>/dev/null || break
 		sleep 0.05
 	done
-	if [[ -e $dir/started ]] && id=$(podman ps -l -q --no-trunc 2>/dev/null) && [[ -n $id ]]; then
-		pid=$(podman inspect --format '{{.State.Pid}}' "$id" 2>/dev/null)
-		line=$(grep '^0::' "/proc/$pid/cgroup" 2>/dev/null)
-	fi
-	touch "$dir/go"
-	wait "$bg"
-	RC=$(cat "$dir.rc" 2>/dev/null || echo 255)
+	PM_RUNNING_IDS="" PM_HELD="" PM_HELD_INIT="" PM_HELD_CGROUP=""
+	[[ -e $dir/started ]] || return 0
+	# shellcheck disable=SC2034 # for the test files
+	PM_RUNNING_IDS=$(podman ps -q --no-trunc 2>/dev/null)
+	PM_HELD=$(podman ps -l -q --no-trunc 2>/dev/null) && [[ -n $PM_HELD ]] || return 0
+	PM_HELD_INIT=$(podman inspect --format '{{.State.Pid}}' "$PM_HELD" 2>/dev/null)
+	PM_HELD_CGROUP=$(grep '^0::' "/proc/$PM_HELD_INIT/cgroup" 2>/dev/null)
+}
+
+# pm_release: the held container goes on; RC, OUT and ERR of its run once
+# it has ended.
+pm_release() {
+	touch "$PM_HOLD_DIR/go"
+	wait "$PM_HOLD_BG"
+	RC=$(cat "$PM_HOLD_DIR.rc" 2>/dev/null || echo 255)
 	OUT=$(<"$T/run/out")
 	ERR=$(<"$T/run/err")
-	OUT=${line:-"(no cgroup seen from the host)"}$'\n'$OUT
+}
+
+# pm_shell_seen DIR SCRIPT [ARGS...]: pm_shell, with the container's cgroup
+# as the host sees it ("0::/path") first in OUT: the host reads it while
+# the container holds before SCRIPT.
+pm_shell_seen() {
+	local dir=$1 script=$2
+
+	shift 2
+	pm_hold "$dir" "$PM_HOLD"$'\n'"$script" "$@"
+	pm_release
+	OUT=${PM_HELD_CGROUP:-"(no cgroup seen from the host)"}$'\n'$OUT
 }
 
 # pm_containers: the number of containers in the tests' podman store.

@@ -191,36 +191,17 @@ start_test "run: seen from the host, the container's process is in a cgroup belo
 if pm_ready && pm_have_run; then
 	pm_new_home
 	pm_new_dir
-	# The container says it has started, then waits for the test (20 s at
-	# most) while the test looks at it from the host.
-	env -u SUDO_USER -u SUDO_UID -u SUDO_GID -C "$DIR" PWD="$DIR" HOME="$PM_HOME" \
-		timeout -k 5 "${RUN_TIMEOUT:-30}" "$CBPF" run "${PM_SELFTEST[@]}" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c \
-		'touch started; i=0; while [ ! -e go ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done; echo done' \
-		>"$DIR.out" 2>"$DIR.err" </dev/null {LOCK_FD}>&- &
-	bg=$!
-	BG_PIDS+=("$bg")
-	for ((i = 0; i < 200; i++)); do
-		[[ -e $DIR/started ]] && break
-		kill -0 "$bg" 2>/dev/null || break
-		sleep 0.05
-	done
-	ids=$(podman ps -q --no-trunc)
-	line=""
-	if [[ -n $ids && $ids != *$'\n'* ]]; then
-		pid=$(podman inspect --format '{{.State.Pid}}' "$ids")
-		line=$(grep '^0::' "/proc/$pid/cgroup" 2>/dev/null)
-	fi
-	touch "$DIR/go"
-	wait "$bg"
-	rc=$?
+	# The container holds while the test looks at it from the host.
+	pm_hold "$DIR" "$PM_HOLD; echo done"
+	pm_release
 	if [[ ! -e $DIR/started ]]; then
-		fail "the container did not start (exit $rc): $(cat "$DIR.err" "$DIR.out")"
-	elif [[ -z $ids || $ids == *$'\n'* ]]; then
-		fail "expected one running container, podman ps shows: '${ids//$'\n'/ }'"
-	elif [[ $line != "0::$PM_PARENT/libpod-$ids" ]]; then
-		fail "the container's process $pid is in '$line', not in 0::$PM_PARENT/libpod-$ids"
-	elif ((rc != 0)) || [[ $(<"$DIR.out") != "done" ]]; then
-		fail "run should have exited 0 after printing 'done': exit $rc; $(cat "$DIR.err" "$DIR.out")"
+		fail "the container did not start: $(ran)"
+	elif [[ -z $PM_RUNNING_IDS || $PM_RUNNING_IDS == *$'\n'* || $PM_HELD != "$PM_RUNNING_IDS" ]]; then
+		fail "expected one running container, podman ps shows: '${PM_RUNNING_IDS//$'\n'/ }'"
+	elif [[ $PM_HELD_CGROUP != "0::$PM_PARENT/libpod-$PM_HELD" ]]; then
+		fail "the container's process $PM_HELD_INIT is in '$PM_HELD_CGROUP', not in 0::$PM_PARENT/libpod-$PM_HELD"
+	elif ((RC != 0)) || [[ $OUT != "done" ]]; then
+		fail "run should have exited 0 after printing 'done': $(ran)"
 	else
 		pass
 	fi

@@ -162,7 +162,7 @@ if pm_ready && pm_have_run; then
 	# enforcement cgroup, seen from the host, and stays denied.
 	pm_new_home
 	pm_new_dir
-	pm_run "$DIR" --policy "$PM_POLICY" --image "$PM_IMAGE" --shell -- -c '
+	pm_hold "$DIR" '
 	for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/unified/cgroup.procs \
 		/sys/fs/cgroup/../cgroup.procs /sys/fs/cgroup/unified/../cgroup.procs; do
 		echo $$ 2>/dev/null >"$f" && echo "wrote $f"
@@ -172,30 +172,12 @@ if pm_ready && pm_have_run; then
 		echo "moved into a cgroup it made"
 	fi
 	probe tcp "$1" "$2" "$3"; echo "tcp=$?"
-	touch done; i=0; while [ ! -e go ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	'"$PM_HOLD"'
 	echo $$ >/sys/fs/cgroup/cgroup.procs 2>/dev/null; rmdir /sys/fs/cgroup/escape 2>/dev/null' \
-		sh "$BT_V4" "$BT_PORT" "$PAYLOAD-cbt-bat" &
-	bg=$!
-	BG_PIDS+=("$bg")
-	line=""
-	for ((i = 0; i < 200; i++)); do
-		[[ -e $DIR/done ]] && break
-		kill -0 "$bg" 2>/dev/null || break
-		sleep 0.05
-	done
-	id=$(podman ps -q --no-trunc)
-	if [[ -n $id && $id != *$'\n'* ]]; then
-		pid=$(podman inspect --format '{{.State.Pid}}' "$id")
-		line=$(grep '^0::' "/proc/$pid/cgroup" 2>/dev/null)
-	fi
-	touch "$DIR/go"
-	wait "$bg"
-	# run (in the background job) left its output in run's files.
-	RC=unknown
-	OUT=$(<"$T/run/out")
-	ERR=$(<"$T/run/err")
-	if [[ $line != "0::/claude-bpf/$PM_POLICY/"* ]]; then
-		fail "after the attempts the container's shell is in '$line', not below /claude-bpf/$PM_POLICY"
+		"$BT_V4" "$BT_PORT" "$PAYLOAD-cbt-bat"
+	pm_release
+	if [[ $PM_HELD_CGROUP != "0::/claude-bpf/$PM_POLICY/"* ]]; then
+		fail "after the attempts the container's shell is in '$PM_HELD_CGROUP', not below /claude-bpf/$PM_POLICY: $(ran)"
 	elif [[ $OUT != *tcp=1* ]]; then
 		fail "after the attempts TCP to $BT_V4 should still fail with EPERM: $(ran)"
 	else
@@ -228,26 +210,14 @@ start_test "battery: every process of the container is in the enforcement cgroup
 if pm_ready && pm_have_run; then
 	pm_new_home
 	pm_new_dir
-	# The container reports its file descriptors, then waits while the
+	# The container reports its file descriptors, then holds while the
 	# test looks at every process in its PID namespace from the host.
-	env -u SUDO_USER -u SUDO_UID -u SUDO_GID -C "$DIR" PWD="$DIR" HOME="$PM_HOME" \
-		timeout -k 5 30 "$CBPF" run "${PM_SELFTEST[@]}" --policy "$PM_POLICY" --image "$PM_IMAGE" \
-		--shell -- -c \
-		'for p in /proc/[0-9]*; do for f in "$p"/fd/*; do l=$(readlink "$f" 2>/dev/null); case $l in socket:*) echo "socket ${p#/proc/} ${f##*/} $l";; esac; done; done >fds; touch started; i=0; while [ ! -e go ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done' \
-		>"$DIR.out" 2>"$DIR.err" </dev/null {LOCK_FD}>&- &
-	bg=$!
-	BG_PIDS+=("$bg")
-	for ((i = 0; i < 200; i++)); do
-		[[ -e $DIR/started ]] && break
-		kill -0 "$bg" 2>/dev/null || break
-		sleep 0.05
-	done
-	id=$(podman ps -q --no-trunc)
+	pm_hold "$DIR" 'for p in /proc/[0-9]*; do for f in "$p"/fd/*; do l=$(readlink "$f" 2>/dev/null); case $l in socket:*) echo "socket ${p#/proc/} ${f##*/} $l";; esac; done; done >fds
+	'"$PM_HOLD"
 	outside=""
 	nprocs=0
-	if [[ -n $id && $id != *$'\n'* ]]; then
-		init=$(podman inspect --format '{{.State.Pid}}' "$id")
-		pidns=$(readlink "/proc/$init/ns/pid")
+	if [[ -n $PM_HELD_INIT ]]; then
+		pidns=$(readlink "/proc/$PM_HELD_INIT/ns/pid")
 		for p in /proc/[0-9]*; do
 			[[ $(readlink "$p/ns/pid" 2>/dev/null) == "$pidns" ]] || continue
 			nprocs=$((nprocs + 1))
@@ -255,12 +225,11 @@ if pm_ready && pm_have_run; then
 			[[ $line == "0::/claude-bpf/$PM_POLICY/"* ]] || outside+=" ${p#/proc/}:$line"
 		done
 	fi
-	touch "$DIR/go"
-	wait "$bg"
+	pm_release
 	if [[ ! -e $DIR/started ]]; then
-		fail "the container did not start: $(cat "$DIR.err" "$DIR.out")"
+		fail "the container did not start: $(ran)"
 	elif ((nprocs == 0)); then
-		fail "found no process of the container from the host (podman ps: '$id')"
+		fail "found no process of the container from the host (podman ps: '$PM_RUNNING_IDS')"
 	elif [[ -n $outside ]]; then
 		fail "processes of the container outside the enforcement cgroup:$outside"
 	elif [[ -s $DIR/fds ]]; then

@@ -206,9 +206,11 @@ if rl_ready; then
 	new_payload
 	p_bg=$PAYLOAD
 	denied0=$(rl_denied_total)
-	# The agent: tries the denied host every 0.2 s for 20 s.
+	# The agent: tries the denied host every 0.2 s, a line "rc=N" a try,
+	# until the test touches stop in its directory (20 s at most).
+	rm -f "$RL_DIR/work/stop"
 	as_dev "$CBPF" run --policy "$RL_POLICY" --image "$RL_IMAGE" --shell -- -c \
-		'for i in $(seq 100); do probe tcp 10.231.2.11 8080 "$1" >/dev/null 2>&1; sleep 0.2; done' \
+		'for i in $(seq 100); do [ -e stop ] && break; probe tcp 10.231.2.11 8080 "$1" >/dev/null 2>&1; echo "rc=$?"; sleep 0.2; done' \
 		sh "$p_bg" >"$RL_DIR/bg.out" 2>&1 </dev/null {LOCK_FD}>&- &
 	RL_BG=$!
 	# Until the agent is trying (the policy counts its denials): 60 s at
@@ -226,14 +228,23 @@ if rl_ready; then
 		sleep 0.1
 	done
 	run "${RL_AS[@]}" systemctl --user reset-failed "$RL_SLICE"
-	timeout 30 tail --pid="$RL_BG" -f /dev/null
+	# The agent ends: with the slice, or at the stop file if it outlived
+	# it (60 s at most); its exit status and tries are checked.
+	: >"$RL_DIR/work/stop"
+	timeout 60 tail --pid="$RL_BG" -f /dev/null
+	ended=$?
 	kill "$RL_BG" 2>/dev/null
 	wait "$RL_BG" 2>/dev/null
+	bg_rc=$?
 	RL_BG=""
 	if grep -qxF -- "$p_bg" "${LISTENER_LOG[srv tcp 10.231.2.11 8080]}"; then
 		fail "the denied host received the agent's connection around systemctl --user stop ($stop_out)"
+	elif grep -qx 'rc=0' "$RL_DIR/bg.out"; then
+		fail "a try of the agent connected around systemctl --user stop ($stop_out): $(tr '\n' ' ' <"$RL_DIR/bg.out")"
 	elif ! $tried; then
-		fail "the agent made no attempt within 60 s, so the slice was not stopped while it ran: $(<"$RL_DIR/bg.out")"
+		fail "the agent made no attempt within 60 s, so the slice was not stopped while it ran (run exit $bg_rc): $(<"$RL_DIR/bg.out")"
+	elif ((ended != 0)); then
+		fail "the agent still ran 60 s after the slice was stopped and its stop file made (killed; run exit $bg_rc): $(tr '\n' ' ' <"$RL_DIR/bg.out")"
 	elif ! rl_attached; then
 		fail "after systemctl --user stop $RL_SLICE ($stop_out), the policy is no longer attached at $RL_PATH: $(ran)"
 	else

@@ -50,6 +50,51 @@ sv_held() {
 	try_denied "$SV_POLICY" tcp 10.231.2.11 8080 || { fail "$1"; return 1; }
 }
 
+# sv_probes_start: exec'd probes toward other.test in the background, one
+# after another every 0.1 s, each a line "EXIT LAST-LINE" in
+# $T/svc-probes.log, until sv_probes_end (at least 20 of them; 1,200 at
+# most). exec exits 1 too when it finds no policy: each must be the
+# probe's own denial.
+sv_probes_start() {
+	new_payload
+	SV_PAYLOAD=$PAYLOAD
+	rm -f "$T/svc-probes.stop"
+	: >"$T/svc-probes.log"
+	(
+		for ((i = 0; i < 1200; i++)); do
+			((i >= 20)) && [[ -e $T/svc-probes.stop ]] && break
+			out=$("$CBPF" exec --policy "$SV_POLICY" -- "$PROBE" tcp 10.231.2.11 8080 "$SV_PAYLOAD" 2>&1)
+			echo "$? ${out##*$'\n'}" >>"$T/svc-probes.log"
+			sleep 0.1
+		done
+	) {LOCK_FD}>&- &
+	SV_PROBES=$!
+	BG_PIDS+=("$SV_PROBES")
+}
+
+# sv_probes_end WHAT: the probes end; true when they ran to their end and
+# each was denied by the policy, nothing reaching other.test; otherwise
+# the test fails.
+sv_probes_end() {
+	local rc n bad
+
+	: >"$T/svc-probes.stop"
+	wait "$SV_PROBES"
+	rc=$?
+	n=$(wc -l <"$T/svc-probes.log")
+	bad=$(grep -cvE '^1 .* \(denied\)$' "$T/svc-probes.log")
+	if grep -qxF -- "$SV_PAYLOAD" "${LISTENER_LOG[srv tcp 10.231.2.11 8080]}"; then
+		fail "other.test received a connection $1"
+	elif ((rc != 0 || n < 20)); then
+		fail "the probes $1 ended with exit $rc after $n of at least 20: $(tr '\n' ' ' <"$T/svc-probes.log")"
+	elif ((bad > 0)); then
+		fail "every probe $1 should be denied by the policy (exit 1, the probe's '(denied)'); $bad of $n were not: $(grep -vE '^1 .* \(denied\)$' "$T/svc-probes.log" | head -n 3 | tr '\n' ' ')"
+	else
+		return 0
+	fi
+	return 1
+}
+
 start_test "service set-up: the shipped unit as $SV_UNIT, loading $SV_POLICY (allowed.test through the test's dnsmasq)"
 if [[ $(cat /proc/1/comm) != systemd ]]; then
 	skip "needs systemd as PID 1 (make vmtest boots such a guest)"
@@ -84,31 +129,16 @@ start_test "service: systemctl restart, enforcement kept during and after, a new
 if sv_ready; then
 	sv_main_pid
 	old=$SV_PID
-	# Probes while it restarts: none may get through to other.test, and
-	# each must be the probe's own denial (exec fails with 1 too when it
-	# finds no policy).
-	new_payload
-	p_bg=$PAYLOAD
-	: >"$T/svc-restart.log"
-	(for ((i = 0; i < 20; i++)); do
-		"$CBPF" exec --policy "$SV_POLICY" -- "$PROBE" tcp 10.231.2.11 8080 "$p_bg" 2>&1 |
-			tail -n 1 >>"$T/svc-restart.log"
-		sleep 0.1
-	done) {LOCK_FD}>&- &
-	bg=$!
+	# Probes from before the restart until the new refresher is up.
+	sv_probes_start
 	run systemctl restart "$SV_UNIT"
-	rrc=$RC
-	wait "$bg"
-	if ((rrc != 0)); then
+	if ((RC != 0)); then
 		fail "systemctl restart failed: $(ran)"
-	elif sv_wait_refresher "$old"; then
-		if grep -qxF -- "$p_bg" "${LISTENER_LOG[srv tcp 10.231.2.11 8080]}"; then
-			fail "other.test received a connection while the service restarted"
-		elif [[ $(grep -c " (denied)$" "$T/svc-restart.log") != 20 ]]; then
-			fail "every probe during the restart should be denied by the policy: $(tr '\n' ' ' <"$T/svc-restart.log")"
-		else
-			sv_held "after the restart" && pass
-		fi
+		sv_probes_end "while the service restarted"
+	elif ! sv_wait_refresher "$old"; then
+		sv_probes_end "while the service restarted"
+	elif sv_probes_end "while the service restarted"; then
+		sv_held "after the restart" && pass
 	fi
 fi
 
@@ -116,16 +146,26 @@ start_test "service: SIGKILL to it, systemd restarts it (Restart=on-failure); en
 if sv_ready; then
 	sv_main_pid
 	old=$SV_PID
-	systemctl kill -s KILL "$SV_UNIT"
+	# Probes from before the kill until systemd has restarted it.
+	sv_probes_start
+	run systemctl kill -s KILL "$SV_UNIT"
 	# Until the killed process is gone (5 s at most).
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$old" 2>/dev/null || break
 		sleep 0.05
 	done
+	if ((RC != 0)); then
+		fail "systemctl kill -s KILL failed: $(ran)"
+		sv_probes_end "while the service was down"
+	elif kill -0 "$old" 2>/dev/null; then
+		fail "the service's process $old still runs 5 s after SIGKILL"
+		sv_probes_end "while the service was down"
 	# In the RestartSec gap no refresher runs; the kernel still enforces.
-	sv_held "while the service was down" &&
-		sv_wait_refresher "$old" &&
+	elif ! sv_held "while the service was down" || ! sv_wait_refresher "$old"; then
+		sv_probes_end "while the service was down"
+	elif sv_probes_end "while the service was down and restarted"; then
 		sv_held "after systemd restarted it" && pass
+	fi
 fi
 
 start_test "service: systemctl reload reads the edited file (other.test added), same process"

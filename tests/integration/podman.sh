@@ -247,6 +247,25 @@ pm_cleanup() {
 	PM_STATE=""
 }
 
+# pm_start: in a file's set-up test, the podman set-up and the file's
+# policy PM_POLICY loaded (main.conf, DNS on the tests' bridge). True when
+# both are up; otherwise the test is skipped (no podman here) or failed,
+# and PM_STATE says why for the tests after it.
+pm_start() {
+	if ! pm_preconditions; then
+		skip "$PM_STATE"
+	elif ! pm_setup; then
+		PM_STATE="the podman set-up failed (see its test)"
+		fail "see the messages above"
+	elif ! load_policy "$PM_POLICY" --dns-bridge "$PM_V4_GW" "$T/conf/main.conf"; then
+		PM_STATE="the policy $PM_POLICY did not load (see the set-up test)"
+	else
+		PM_POLICIES+=("$PM_POLICY")
+		return 0
+	fi
+	return 1
+}
+
 # pm_ready: true when the podman set-up worked; otherwise skips the test.
 pm_ready() {
 	[[ $PM_STATE == up ]] && return 0

@@ -13,17 +13,7 @@ PM_POLICY=cbt_pod
 PM_PARENT=/${CGROUP_BASE#"$CGROUP2"/}/$PM_POLICY
 
 start_test "podman set-up: the tests' containers.conf, network $PM_NET, image $PM_IMAGE, policy $PM_POLICY"
-if ! pm_preconditions; then
-	skip "$PM_STATE"
-elif ! pm_setup; then
-	PM_STATE="the podman set-up failed (see its test)"
-	fail "see the messages above"
-elif ! load_policy "$PM_POLICY" --dns-bridge "$PM_V4_GW" "$T/conf/main.conf"; then
-	PM_STATE="the policy $PM_POLICY did not load (see the set-up test)"
-else
-	PM_POLICIES+=("$PM_POLICY")
-	pass
-fi
+pm_start && pass
 
 # --- the set-up itself, without claude-bpf run
 

@@ -14,15 +14,7 @@ BT_V6=fd42:231:2::11
 BT_PORT=$HOST_LO_PORT
 
 start_test "battery set-up: podman, image $PM_IMAGE, policy $PM_POLICY, listeners"
-if ! pm_preconditions; then
-	skip "$PM_STATE"
-elif ! pm_setup; then
-	PM_STATE="the podman set-up failed (see its test)"
-	fail "see the messages above"
-elif ! load_policy "$PM_POLICY" --dns-bridge "$PM_V4_GW" "$T/conf/main.conf"; then
-	PM_STATE="the policy $PM_POLICY did not load (see the set-up test)"
-else
-	PM_POLICIES+=("$PM_POLICY")
+if pm_start; then
 	ok=true
 	for a in "$BT_V4" "$BT_V6"; do
 		for p in "$BT_PORT" 53; do
@@ -32,6 +24,7 @@ else
 			done
 		done
 	done
+	# shellcheck disable=SC2034 # PM_STATE: read by pm_ready (podman.sh)
 	if $ok; then pass; else PM_STATE="listeners did not start"; fail "see above"; fi
 fi
 

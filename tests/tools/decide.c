@@ -23,6 +23,7 @@
 #include <bpf/bpf.h>
 #include "../decision/vectors.h"
 #include "base/log.h"
+#include "base/os.h"
 #include "core/cgroup.h"
 #include "core/source.h"
 #include "engine/daemon.h"

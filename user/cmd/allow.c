@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include "base/log.h"
+#include "base/os.h"
 #include "base/runstate.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"

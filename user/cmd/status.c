@@ -10,6 +10,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "base/os.h"
 #include "base/runstate.h"
 #include "cmd/cli.h"
 #include "cmd/commands.h"

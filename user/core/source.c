@@ -4,59 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "base/os.h"
 #include "core/resolve.h"
 #include "core/source.h"
 
 #define NS 1000000000ull
-
-uint64_t cbpf_boottime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
-
-char *cbpf_read_file(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-
-	if (!f)
-		return NULL;
-	do {
-		if (cap - len < 4096) {
-			char *b = realloc(buf, cap = cap ? cap * 2 : 8192);
-
-			if (!b) {
-				free(buf);
-				fclose(f);
-				errno = ENOMEM;
-				return NULL;
-			}
-			buf = b;
-		}
-		n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	if (ferror(f)) {
-		int e = errno;
-
-		free(buf);
-		fclose(f);
-		errno = e;
-		return NULL;
-	}
-	fclose(f);
-	buf[len] = '\0';
-	if (strlen(buf) != len) {
-		free(buf);
-		errno = EILSEQ;   /* a NUL byte: not a text file */
-		return NULL;
-	}
-	return buf;
-}
 
 size_t cbpf_host_resolvers(uint8_t (*out)[16], size_t max)
 {

@@ -37,9 +37,6 @@ struct cbpf_source {
 	bool dns_forward;
 };
 
-/* The whole text of a file, NUL-terminated; NULL with errno set. */
-char *cbpf_read_file(const char *path);
-
 /* The resolvers a sandbox gets by default: the host's resolv.conf, and
  * behind a systemd-resolved stub, its upstream servers (which podman writes
  * into containers). Returns the count. */
@@ -69,7 +66,5 @@ int cbpf_source_compile_literal(const struct cbpf_source *s, struct cbpf_ruleset
 uint64_t cbpf_source_next_refresh(const struct cbpf_source *s, size_t i);
 
 void cbpf_source_free(struct cbpf_source *s);
-
-uint64_t cbpf_boottime_ns(void);
 
 #endif

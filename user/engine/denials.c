@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 #include "base/addr.h"
 #include "base/log.h"
+#include "base/os.h"
 #include "base/names.h"
 #include "core/cgroup.h"
 #include "engine/denials.h"
@@ -95,18 +96,7 @@ static void on_signal(int sig)
 
 static uint64_t mono_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * (int64_t)NS_PER_SEC + ts.tv_nsec;
+	return cbpf_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Room for item n of an array with `*cap` allocated: returns the array,
@@ -693,7 +683,8 @@ int cbpf_denials_stream(struct cbpf_denials *m, unsigned long timeout_s)
 		/* New cgroups first: an event may come from one made just now. */
 		read_inotify(m);
 		if (n > 0 && fds[0].revents && m->rb) {
-			m->offset_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+			m->offset_ns = (int64_t)(cbpf_clock_ns(CLOCK_REALTIME) -
+						 cbpf_clock_ns(CLOCK_BOOTTIME));
 			n = ring_buffer__poll(m->rb, 0);
 			if (n < 0 && n != -EINTR && n != STOP) {
 				cbpf_error("cannot read the ring buffer: %s", strerror(-n));

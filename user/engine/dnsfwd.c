@@ -21,6 +21,7 @@
 #include <ldns/ldns.h>
 #include "base/addr.h"
 #include "base/log.h"
+#include "base/os.h"
 #include "base/runstate.h"
 #include "core/dnsmsg.h"
 #include "core/dnsview.h"

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "base/addr.h"
 #include "base/log.h"
+#include "base/os.h"
 #include "core/grants.h"
 #include "engine/daemon.h"
 #include "engine/internet.h"

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "base/log.h"
+#include "base/os.h"
 #include "base/runstate.h"
 #include "core/grants.h"
 #include "engine/daemon.h"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "base/os.h"
 #include "core/cgroup.h"
 #include "core/source.h"
 #include "engine/policy.h"

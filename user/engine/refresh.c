@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "base/names.h"
+#include "base/os.h"
 #include "base/runstate.h"
 #include "core/grants.h"
 #include "engine/daemon.h"

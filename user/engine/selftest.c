@@ -22,6 +22,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/names.h"
+#include "base/os.h"
 #include "base/runstate.h"
 #include "core/cgroup.h"
 #include "core/leak.h"

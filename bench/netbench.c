@@ -5,6 +5,7 @@
  * Exit status: 0 done, 1 denied (EPERM or EACCES), 2 other failure. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/bpf.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,13 +49,14 @@ static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: netbench serve-connect ADDR PORT [PORTS]\n"
-		"       netbench connect ADDR PORT SECONDS [MAX [WARMUP [PORTS]]]\n"
+		"       netbench connect ADDR PORT SECONDS [MAX [WARMUP [PORTS [ADDRS]]]]\n"
 		"       netbench probe ADDR PORT\n"
 		"       netbench tcp-sink ADDR PORT\n"
 		"       netbench tcp-source ADDR PORT SECONDS\n"
 		"       netbench udp-sink ADDR PORT\n"
 		"       netbench udp-source ADDR PORT SECONDS [SIZE]\n"
-		"       netbench dns-relay ADDR PORT UPSTREAM DELAY_MS\n");
+		"       netbench dns-relay ADDR PORT UPSTREAM DELAY_MS\n"
+		"       netbench bpf-stats\n");
 	exit(EXIT_OTHER);
 }
 
@@ -70,6 +73,12 @@ static double parse_num(const char *s, double max)
 		exit(EXIT_OTHER);
 	}
 	return v;
+}
+
+/* The same, 0 allowed (a count that may be none). */
+static double parse_count(const char *s, double max)
+{
+	return strcmp(s, "0") ? parse_num(s, max) : 0;
 }
 
 struct addr {
@@ -227,24 +236,54 @@ static uint64_t quantile(const uint64_t *v, size_t n, double q)
 	return v[i < n ? i : n - 1];
 }
 
-/* Connections one after the other to `ports` ports from the address's
- * own, in turn. */
+/* The last 32 bits of an address (all of an IPv4 one), host order, and a
+ * pointer to where they are. */
+static uint32_t *low32(struct addr *a)
+{
+	if (a->family == AF_INET)
+		return &((struct sockaddr_in *)&a->ss)->sin_addr.s_addr;
+	return (uint32_t *)(void *)&((struct sockaddr_in6 *)&a->ss)->sin6_addr.s6_addr[12];
+}
+
+/* The i-th destination of the connect benchmark: port `first` + i mod
+ * `ports`, and the address `i mod addrs` after the base's (its last 32
+ * bits counted up). */
+static void nth_dest(const struct addr *base, uint16_t first, unsigned ports,
+		     unsigned addrs, size_t i, struct addr *out)
+{
+	uint32_t *low;
+
+	*out = *base;
+	set_port(out, (uint16_t)(first + i % ports));
+	low = low32(out);
+	*low = htonl(ntohl(*low) + (uint32_t)(i % addrs));
+}
+
+/* Connections one after the other to `ports` ports from the address's own
+ * and to `addrs` addresses from it (each a destination of its own, so a
+ * filter that keeps decisions per destination sees a new one each time
+ * when there are more than it keeps), in turn. */
 static int bench_connect(struct addr *a, double seconds, size_t max,
-			 size_t warmup, unsigned ports)
+			 size_t warmup, unsigned ports, unsigned addrs)
 {
 	uint16_t first = get_port(a);
 	uint64_t *lat = malloc(max * sizeof(*lat));
 	uint64_t start, end, deadline;
+	struct addr d;
 	size_t n = 0;
 
 	if (!lat)
 		die("malloc", ENOMEM);
+	if (ntohl(*low32(a)) > UINT32_MAX - addrs) {
+		fprintf(stderr, "netbench: %u addresses from the one given overflow it\n", addrs);
+		exit(EXIT_OTHER);
+	}
 	/* Warm-up: caches, conntrack, the listener's first accepts; at most a
 	 * fifth of the time. */
 	deadline = now_ns() + (uint64_t)(seconds * 0.2 * NS_PER_S);
 	for (size_t i = 0; i < warmup && now_ns() < deadline; i++) {
-		set_port(a, (uint16_t)(first + i % ports));
-		one_connection(a);
+		nth_dest(a, first, ports, addrs, i, &d);
+		one_connection(&d);
 	}
 
 	start = now_ns();
@@ -253,8 +292,8 @@ static int bench_connect(struct addr *a, double seconds, size_t max,
 	while (n < max && end < deadline) {
 		uint64_t t0 = end;
 
-		set_port(a, (uint16_t)(first + n % ports));
-		one_connection(a);
+		nth_dest(a, first, ports, addrs, n, &d);
+		one_connection(&d);
 		end = now_ns();
 		lat[n++] = end - t0;
 	}
@@ -533,11 +572,31 @@ static int dns_relay(const struct addr *a, const char *upstream, double delay_ms
 	}
 }
 
+/* Turns on the kernel's run time statistics of BPF programs (run_time_ns,
+ * run_cnt) for as long as it runs: they go off again when the last holder
+ * of such a file descriptor is gone, however this process ends. */
+static int bpf_stats(void)
+{
+	union bpf_attr attr;
+	int fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.enable_stats.type = BPF_STATS_RUN_TIME;
+	fd = (int)syscall(SYS_bpf, BPF_ENABLE_STATS, &attr, sizeof(attr));
+	if (fd < 0)
+		die("bpf(BPF_ENABLE_STATS)", errno);
+	ready();
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	struct addr a;
 	const char *cmd;
 
+	if (argc == 2 && !strcmp(argv[1], "bpf-stats"))
+		return bpf_stats();
 	if (argc < 4)
 		usage();
 	cmd = argv[1];
@@ -545,11 +604,12 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(cmd, "serve-connect") && (argc == 4 || argc == 5))
 		return serve_connect(&a, argc > 4 ? (unsigned)parse_num(argv[4], 65535) : 1);
-	if (!strcmp(cmd, "connect") && argc >= 5 && argc <= 8)
+	if (!strcmp(cmd, "connect") && argc >= 5 && argc <= 9)
 		return bench_connect(&a, parse_num(argv[4], 3600),
 				     argc > 5 ? (size_t)parse_num(argv[5], 1e8) : 10000000,
-				     argc > 6 ? (size_t)parse_num(argv[6], 1e8) : 200,
-				     argc > 7 ? (unsigned)parse_num(argv[7], 65535) : 1);
+				     argc > 6 ? (size_t)parse_count(argv[6], 1e8) : 200,
+				     argc > 7 ? (unsigned)parse_num(argv[7], 65535) : 1,
+				     argc > 8 ? (unsigned)parse_num(argv[8], 65535) : 1);
 	if (!strcmp(cmd, "probe") && argc == 4)
 		return probe(&a);
 	if (!strcmp(cmd, "tcp-sink") && argc == 4)

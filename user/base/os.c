@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include "base/os.h"
 
 #define NS 1000000000ull
@@ -60,4 +61,21 @@ char *cbpf_read_file(const char *path)
 		return NULL;
 	}
 	return buf;
+}
+
+int cbpf_mkdir_p(const char *path)
+{
+	char p[4096];
+
+	if ((size_t)snprintf(p, sizeof(p), "%s", path) >= sizeof(p))
+		return -ENAMETOOLONG;
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
 }

@@ -14,4 +14,8 @@ uint64_t cbpf_boottime_ns(void);
  * it holds a NUL byte). */
 char *cbpf_read_file(const char *path);
 
+/* mkdir -p, each new folder 0700 (private: the agent's home, the
+ * quarantine). 0 or -errno. */
+int cbpf_mkdir_p(const char *path);
+
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "base/os.h"
 #include "core/agent_home.h"
 
 int cbpf_agent_home_paths(const char *home, const char *xdg_state, char *agent_home,
@@ -20,24 +21,6 @@ int cbpf_agent_home_paths(const char *home, const char *xdg_state, char *agent_h
 	    (size_t)snprintf(quarantine, len, "%s/quarantine", state) >= len)
 		return -ENAMETOOLONG;
 	return 0;
-}
-
-/* mkdir -p, each new folder 0700. */
-static int make_dirs(const char *path)
-{
-	char p[4096];
-
-	if ((size_t)snprintf(p, sizeof(p), "%s", path) >= sizeof(p))
-		return -ENAMETOOLONG;
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
 }
 
 /* Copies `from` to `to` unless `to` exists or `from` does not; no link
@@ -85,7 +68,7 @@ int cbpf_agent_home_prepare(const char *home, const char *agent_home, char *what
 			return -ELOOP;
 	}
 	snprintf(what, len, "%s/.claude", agent_home);
-	if ((err = make_dirs(what)))
+	if ((err = cbpf_mkdir_p(what)))
 		return err;
 	snprintf(from, sizeof(from), "%s/.claude.json", home);
 	snprintf(to, sizeof(to), "%s/.claude.json", agent_home);

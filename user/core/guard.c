@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/os.h"
 #include "core/guard.h"
 
 enum missing {
@@ -129,23 +130,6 @@ int cbpf_guard_prepare(const char *cwd, bool make, struct cbpf_guards *g, char *
 	return err;
 }
 
-/* mkdir -p for the quarantine, 0700. */
-static int make_dirs(const char *path)
-{
-	char p[PATH_MAX];
-
-	snprintf(p, sizeof(p), "%s", path);
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	return mkdir(p, 0700) && errno != EEXIST ? -errno : 0;
-}
-
 int cbpf_guard_finish(const char *cwd, struct cbpf_guards *g, const char *quarantine)
 {
 	char dir[PATH_MAX / 2];
@@ -173,7 +157,7 @@ int cbpf_guard_finish(const char *cwd, struct cbpf_guards *g, const char *quaran
 		for (char *s = e->moved_to + strlen(dir) + 1; *s; s++)
 			if (*s == '/')
 				*s = '_';
-		if ((e->err = make_dirs(dir)) || (rename(e->path, e->moved_to) && (e->err = -errno)))
+		if ((e->err = cbpf_mkdir_p(dir)) || (rename(e->path, e->moved_to) && (e->err = -errno)))
 			e->moved_to[0] = '\0';
 	}
 	return appeared;

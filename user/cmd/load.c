@@ -142,7 +142,6 @@ int cmd_load(int argc, char **argv)
 		.dns_max = CBPF_DNS_LEARNED_DEFAULT,
 	};
 	const char *dns_mode = NULL;
-	uint32_t bridge4 = 0;
 	bool bridge_set = false, ask_podman = false;
 	struct cbpf_leak_target targets[CBPF_LEAK_MAX_TARGETS];
 	size_t ntargets = 0;
@@ -174,8 +173,8 @@ int cmd_load(int argc, char **argv)
 		case 'B':
 			bridge_set = true;
 			if (!strcmp(optarg, "none"))
-				bridge4 = 0;
-			else if (inet_pton(AF_INET, optarg, &bridge4) != 1 || !bridge4)
+				o.bridge4 = 0;
+			else if (inet_pton(AF_INET, optarg, &o.bridge4) != 1 || !o.bridge4)
 				return cbpf_usage_error("load", "invalid --dns-bridge '%s': an IPv4 "
 							"address, or none", optarg);
 			break;
@@ -259,8 +258,7 @@ int cmd_load(int argc, char **argv)
 	 * rootless ones through slirp4netns, which takes its host-loopback
 	 * alias to the host's 127.0.0.1, where it listens already. */
 	if (!bridge_set)
-		bridge4 = htonl(o.user ? CBPF_SLIRP_HOST4 : CBPF_PODMAN_BRIDGE4);
-	o.bridge4 = bridge4;
+		o.bridge4 = htonl(o.user ? CBPF_SLIRP_HOST4 : CBPF_PODMAN_BRIDGE4);
 	o.builtin = builtin == 'I' ? CBPF_BUILTIN_INTERNET :
 		    builtin == 'N' ? CBPF_BUILTIN_NONE : CBPF_BUILTIN_NO;
 	if (!cbpf_policy_name_valid(o.name))
